@@ -1,0 +1,189 @@
+"""The Python API: everything the CLI does is one call here.
+
+>>> from occcore.api import Session
+>>> session = Session()                       # defaults < occcore.toml < sets
+>>> with session.open("frames/") as series:   # identification + reader chain
+...     print(len(series), series.times.utc(0))
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.time import Time
+
+from occcore import __version__
+from occcore.chain import ChainResult, run_chain
+from occcore.config import Config, load_config, make_options, validate
+from occcore.errors import InputError
+from occcore.identify import Identification, choose_readers, identify, resolve_source
+from occcore.model import FrameSeries, StepProvenance, iso_utc
+from occcore.plugin import Event, StepContext
+from occcore.registry import Registry, load_registry
+
+
+class Session:
+    """A configuration and a plugin registry, validated together before any data is read."""
+
+    def __init__(self, config: Config | None = None, *, config_path: str | Path | None = None,
+                 sets: Iterable[str] = (), no_plugins: bool = False, strict: bool | None = None,
+                 registry: Registry | None = None, observers: Sequence = ()):
+        self.config = config if config is not None else load_config(config_path, sets)
+        plugins = self.config.section("plugins")
+        self.registry = registry if registry is not None else load_registry(
+            no_plugins=no_plugins or not plugins["autoload"],
+            extra_modules=plugins["extra_modules"], disable=plugins["disable"])
+        validate(self.config, self.registry)
+        self.strict = self.config.get("run.strict") if strict is None else strict
+        self._observers = list(observers)
+        self._workdir: tempfile.TemporaryDirectory | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for observer in self._observers:
+            observer(event)
+        self.registry.emit(event)
+
+    @property
+    def workdir(self) -> Path:
+        """A private working directory for this session (archives are extracted here)."""
+        if self._workdir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="occcore-")
+        return Path(self._workdir.name)
+
+    def close(self) -> None:
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def context(self, step: str) -> StepContext:
+        return StepContext(step=step, rng=np.random.default_rng(self.config.get("run.seed")),
+                           workdir=self.workdir, strict=self.strict, config=self.config.data,
+                           emit=self.emit, open_source=self._open_member)
+
+    def options(self, step: str, registered) -> Any:
+        table = self.config.options_table(step, registered.name)
+        return make_options(registered.spec, table, f"[{step}.options.{registered.name}]")
+
+    def run_step(self, step: str, candidates, call, *, gate=None, source: str = "") -> ChainResult:
+        """Run ``call(registered, options)`` over ``candidates`` as a fallback chain."""
+        pairs = [(c, self.options(step, c)) for c in candidates]
+        return run_chain(step, pairs, call, gate=gate, strict=self.strict, source=source,
+                         emit=self.emit)
+
+    # -- reading -------------------------------------------------------------------------------
+    def identify(self, source) -> Identification:
+        return identify(resolve_source(source), self.registry)
+
+    def open_with_provenance(self, source, reader: str | Sequence[str] | None = None
+                             ) -> tuple[FrameSeries, StepProvenance]:
+        """Identify ``source`` and open it through the reader chain."""
+        src = resolve_source(source)
+        chosen = ([reader] if isinstance(reader, str) else list(reader)) if reader else \
+            self.config.chain("read")
+        candidates, _ = choose_readers(src, self.registry, chosen,
+                                       self.config.get("read.prefer"))
+        context = self.context("read")
+
+        def call(registered, options):
+            return registered.spec.open(src, options=options, context=context)
+
+        def gate(series):
+            if not isinstance(series, FrameSeries):
+                return f"returned {type(series).__name__}, not a FrameSeries"
+            return None
+
+        result = self.run_step("read", candidates, call, gate=gate, source=src.display_name)
+        return result.value, result.provenance("read")
+
+    def open(self, source, reader: str | Sequence[str] | None = None) -> FrameSeries:
+        return self.open_with_provenance(source, reader)[0]
+
+    def _open_member(self, path: Path) -> FrameSeries:
+        return self.open(path)
+
+    def info(self, source, reader: str | Sequence[str] | None = None) -> dict[str, Any]:
+        """What ``occcore info`` prints: size, depth, times and metadata of a source."""
+        series, provenance = self.open_with_provenance(source, reader)
+        with series:
+            return series_info(series, provenance)
+
+
+def series_info(series: FrameSeries, provenance: StepProvenance | None = None) -> dict[str, Any]:
+    info = {
+        "source": series.source_name,
+        "format": series.format,
+        "reader": series.reader or (provenance.implementation if provenance else ""),
+        "n_frames": series.n_frames,
+        "width": series.width,
+        "height": series.height,
+        "bit_depth": series.bit_depth,
+        "dtype": str(series.dtype),
+        "start_utc": iso_utc(series.start_utc()),
+        "end_utc": iso_utc(series.end_utc()),
+        "exposure_s": series.exposure_s,
+        "time_instant": series.times.instant,
+        "time_source": series.times.source,
+        "time_uncertainty_s": series.times.uncertainty_s,
+        "time_note": series.times.note,
+        "flagged_frames": int(np.count_nonzero(series.frame_flags)),
+        "metadata": jsonable(dict(series.meta)),
+    }
+    if provenance is not None:
+        info["provenance"] = provenance.to_dict()
+    return info
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, Time, Path and sets into JSON-friendly values."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Time):
+        return iso_utc(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), indent=2)
+
+
+def versions() -> dict[str, str]:
+    """Versions of occcore and the libraries whose behaviour results depend on."""
+    import importlib.metadata as md
+    out = {"occcore": __version__}
+    for name in ("numpy", "scipy", "astropy", "pluggy", "attrs", "sep", "photutils",
+                 "astroalign", "av"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def require_positive_frames(series: FrameSeries, minimum: int, what: str) -> None:
+    if series.n_frames < minimum:
+        raise InputError(f"{series.source_name}: {what} needs at least {minimum} frames, "
+                         f"the source has {series.n_frames}")

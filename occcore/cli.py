@@ -1,0 +1,217 @@
+"""The ``occcore`` command line: a thin layer over :mod:`occcore.api`.
+
+Exit codes: 0 ok, 1 a processing step failed, 2 usage, configuration or input error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from occcore import __version__
+from occcore.errors import OccCoreError
+
+log = logging.getLogger("occcore")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # argparse's own exit code is already 2; keep one style
+        self.print_usage(sys.stderr)
+        print(f"occcore: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("common options")
+    group.add_argument("--config", metavar="FILE", default=default,
+                       help="configuration file (default: ./occcore.toml if present)")
+    group.add_argument("--set", metavar="KEY=VALUE", action="append",
+                       default=argparse.SUPPRESS if suppress else [],
+                       help="override one configuration key, e.g. --set align.chain='[\"roi\"]'")
+    group.add_argument("--no-plugins", action="store_true",
+                       default=argparse.SUPPRESS if suppress else False,
+                       help="load built-in plugins only")
+    group.add_argument("--strict", action="store_true",
+                       default=argparse.SUPPRESS if suppress else False,
+                       help="stop at the first failure in any fallback chain")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       default=argparse.SUPPRESS if suppress else False,
+                       help="show tracebacks and debug messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="occcore", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"occcore {__version__}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p, suppress=True)
+        return p
+
+    p = command("plugins", "list every registered implementation and broken plugin")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("formats", "list the readers and what they recognise")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("identify", "show every reader's verdict on a source")
+    p.add_argument("path", nargs="+", help="file, directory, glob or list of files")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("info", "open a source and describe it (frames, size, depth, times)")
+    p.add_argument("path", nargs="+", help="file, directory, glob or list of files")
+    p.add_argument("--reader", help="use this reader (or a comma list, tried in order)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("config", "show or check the resolved configuration")
+    p.add_argument("action", choices=("show", "check"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    for extension in _EXTENSIONS:
+        extension.add_parser(command)
+    return parser
+
+
+# Commands added by later modules (reduce, fit, limb, report, demo) register here.
+_EXTENSIONS: list = []
+
+
+def _session(args):
+    from occcore.api import Session
+    return Session(config_path=args.config, sets=args.set, no_plugins=args.no_plugins,
+                   strict=True if args.strict else None)
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def cmd_plugins(args) -> int:
+    from occcore.api import dumps
+    session = _session(args)
+    rows = session.registry.rows()
+    if args.json:
+        print(dumps([r.to_dict() for r in rows]))
+        return 0
+    _print_table([[r.kind, r.name, r.provider, r.status, r.reason] for r in rows],
+                 ["KIND", "NAME", "PROVIDER", "STATUS", "REASON"])
+    return 0
+
+
+def cmd_formats(args) -> int:
+    from occcore.api import dumps
+    session = _session(args)
+    rows = []
+    for r in session.registry.implementations("reader"):
+        missing = r.missing_modules()
+        rows.append({"name": r.name, "summary": r.spec.summary, "patterns": list(r.spec.patterns),
+                     "auto_identify": r.spec.auto_identify, "provider": str(r.provider),
+                     "available": not missing,
+                     "reason": ("missing " + ", ".join(missing)) if missing else ""})
+    if args.json:
+        print(dumps(rows))
+        return 0
+    _print_table([[r["name"], " ".join(r["patterns"]) or "-", "yes" if r["auto_identify"] else "no",
+                   r["provider"], "yes" if r["available"] else r["reason"], r["summary"]]
+                  for r in rows], ["READER", "PATTERNS", "AUTO", "PROVIDER", "AVAILABLE", "SUMMARY"])
+    return 0
+
+
+def _path_arg(paths):
+    return paths[0] if len(paths) == 1 else paths
+
+
+def cmd_identify(args) -> int:
+    from occcore.api import dumps
+    session = _session(args)
+    found = session.identify(_path_arg(args.path))
+    if args.json:
+        print(dumps(found.to_dict()))
+        return 0 if found.winner else 1
+    _print_table([[v.reader.name, str(v.reader.provider),
+                   v.level.name.lower() if v.level else "-", v.error or v.note]
+                  for v in found.verdicts], ["READER", "PROVIDER", "LEVEL", "NOTE"])
+    if found.winner:
+        print(f"=> {found.winner.reader.name}")
+        return 0
+    print("=> no reader recognises this source")
+    return 1
+
+
+def cmd_info(args) -> int:
+    from occcore.api import dumps
+    session = _session(args)
+    reader = args.reader.split(",") if args.reader else None
+    with session:
+        info = session.info(_path_arg(args.path), reader=reader)
+    if args.json:
+        print(dumps(info))
+        return 0
+    for key in ("source", "format", "reader", "n_frames", "width", "height", "bit_depth",
+                "start_utc", "end_utc", "exposure_s", "time_instant", "time_source",
+                "time_uncertainty_s", "flagged_frames"):
+        print(f"{key:<20} {info[key]}")
+    if info.get("time_note"):
+        print(f"{'time_note':<20} {info['time_note']}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    from occcore.api import dumps
+    session = _session(args)   # loading validates the whole configuration
+    if args.action == "check":
+        origin = ", ".join(session.config.files + session.config.overrides) or "defaults only"
+        print(f"configuration ok ({origin})")
+        return 0
+    if args.json:
+        print(dumps(session.config.data))
+    else:
+        print(session.config.to_toml(), end="")
+    return 0
+
+
+COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
+            "info": cmd_info, "config": cmd_config}
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("occcore: %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except OccCoreError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"occcore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("occcore: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _load_extensions() -> None:
+    """Import the modules that add commands (kept lazy-light: argparse wiring only)."""
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The public plugin API of occcore.
+
+A plugin author needs only this module and :mod:`occcore.model`; nothing else in
+occcore is promised to stay the same.
+
+A plugin is a module with ``@hookimpl`` functions named after the hooks in
+:mod:`occcore.hookspecs`. Each registration hook yields records (``ReaderSpec``,
+``AlignerSpec`` ...). occcore, not pluggy, decides which implementation runs, from
+the user's configuration. Implementations are called as
+``impl(input, *, options, context)`` and decline with :class:`NotApplicable`.
+
+Example (a reader for a made-up format)::
+
+    from occcore.plugin import Match, ReaderSpec, hookimpl
+
+    def _identify(probe):
+        return Match.SIGNATURE if probe.head.startswith(b"KIWIVID1") else None
+
+    def _open(source, *, options, context):
+        from occcore_kiwi._decode import read_kiwi   # heavy imports only when used
+        return read_kiwi(source.paths[0])
+
+    @hookimpl
+    def occcore_readers():
+        yield ReaderSpec(name="kiwi", summary="Kiwi OSD video (.kwv)",
+                         patterns=("*.kwv",), identify=_identify, open=_open)
+
+and, in the plugin's ``pyproject.toml``::
+
+    [project.entry-points.occcore]
+    kiwi = "occcore_kiwi"
+"""
+from __future__ import annotations
+
+import enum
+import fnmatch
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pluggy
+
+from occcore.errors import CorruptSource, InputError
+from occcore.model import FrameSeries
+
+__all__ = [
+    "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
+    "Probe", "Source", "StepContext", "Event",
+    "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
+    "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "SPEC_TYPES",
+]
+
+API_VERSION = 1
+"""The plugin-API major version this occcore provides; records carry ``api``."""
+
+hookimpl = pluggy.HookimplMarker("occcore")
+"""Decorator for plugin functions implementing an ``occcore_*`` hook."""
+
+
+class Match(enum.IntEnum):
+    """How sure a reader is that it can read a source: extension < signature < content."""
+
+    EXTENSION = 1   # the file name matches the reader's patterns
+    SIGNATURE = 2   # the magic bytes match
+    CONTENT = 3     # a header was parsed and is consistent
+
+
+class NotApplicable(Exception):
+    """Raised by an implementation to decline an input (recorded as ``declined``)."""
+
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_HEAD_BYTES = 64 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class Probe:
+    """A cheap look at a source for ``identify``: name, size and the first bytes.
+
+    For a directory, ``members`` lists its files (sorted) and ``head`` is the head of
+    the first one. ``read(offset, n)`` reads a little more of the (first) file.
+    """
+
+    path: Path
+    name: str
+    suffixes: tuple[str, ...]
+    is_dir: bool
+    size: int
+    head: bytes = attrs.field(repr=False)
+    members: tuple[Path, ...] = ()
+
+    @classmethod
+    def of(cls, path) -> Probe:
+        path = Path(path)
+        members: tuple[Path, ...] = ()
+        first = path
+        if path.is_dir():
+            members = tuple(sorted((p for p in path.iterdir() if p.is_file()),
+                                   key=lambda p: _natural_key(p.name)))
+            first = members[0] if members else None
+        head = b""
+        if first is not None:
+            with open(first, "rb") as fh:   # an I/O error here is an I/O error, not a format
+                head = fh.read(_HEAD_BYTES)
+        size = first.stat().st_size if first is not None else 0
+        return cls(path=path, name=path.name, suffixes=tuple(s.lower() for s in path.suffixes),
+                   is_dir=path.is_dir(), size=size, head=head, members=members)
+
+    def matches(self, patterns: Sequence[str]) -> bool:
+        name = self.name.lower()
+        return any(fnmatch.fnmatch(name, p.lower()) for p in patterns)
+
+    def read(self, offset: int, n: int) -> bytes:
+        """Read at most 1 MiB at ``offset`` of the (first) file."""
+        n = min(n, 1 << 20)
+        if offset + n <= len(self.head):
+            return self.head[offset:offset + n]
+        target = self.members[0] if self.is_dir and self.members else self.path
+        with open(target, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(n)
+
+
+def _natural_key(name: str):
+    """Sort key that puts f9 before f10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+@attrs.frozen(kw_only=True)
+class Source:
+    """What a reader opens: one or more paths, the way the user named them."""
+
+    paths: tuple[Path, ...] = attrs.field(converter=lambda ps: tuple(Path(p) for p in ps))
+    kind: str = attrs.field(validator=attrs.validators.in_(("file", "dir", "glob", "list",
+                                                            "archive")))
+    display_name: str
+    origin: Path | None = None      # the archive a member came from
+
+    @property
+    def path(self) -> Path:
+        """The single path of a one-file source."""
+        return self.paths[0]
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A progress or log event passed to every ``occcore_on_event`` observer.
+
+    ``kind`` is one of ``step-started``, ``attempt-finished``, ``step-finished``,
+    ``progress``, ``log``; ``done``/``total`` count work units for progress bars.
+    """
+
+    kind: str
+    step: str = ""
+    message: str = ""
+    done: int = 0
+    total: int = 0
+    data: dict = attrs.field(factory=dict)
+
+
+def _null_emit(event: Event) -> None:
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class StepContext:
+    """What an implementation may use besides its input and options.
+
+    New fields always get defaults, so plugins written today keep working.
+    """
+
+    step: str = ""
+    logger: logging.Logger = attrs.field(factory=lambda: logging.getLogger("occcore"))
+    rng: np.random.Generator = attrs.field(factory=lambda: np.random.default_rng(0))
+    workdir: Path | None = None
+    strict: bool = False
+    config: dict = attrs.field(factory=dict)
+    emit: Callable[[Event], None] = _null_emit
+    open_source: Callable[[Path], FrameSeries] | None = None
+    """Open another path with occcore's normal identification (archives use it for members)."""
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self.emit(Event(kind="progress", step=self.step, done=done, total=total,
+                        message=message))
+
+
+def _normalize_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"implementation name must be a string, not {type(name).__name__}")
+    return name.strip().lower()
+
+
+def _valid_name(instance, attribute, value):
+    if not _NAME_RE.match(value) or "/" in value:
+        raise ValueError(f"invalid implementation name {value!r}: use lower-case letters, "
+                         "digits, '-', '_' and '.'")
+
+
+def _valid_options(instance, attribute, value):
+    if value is not None and not attrs.has(value):
+        raise TypeError(f"options of {instance.name!r} must be an attrs class, not {value!r}")
+
+
+def _callable(instance, attribute, value):
+    if not callable(value):
+        raise TypeError(f"{attribute.name} of {instance.name!r} must be callable")
+
+
+@attrs.frozen(kw_only=True)
+class ImplementationSpec:
+    """Fields shared by every registration record."""
+
+    name: str = attrs.field(converter=_normalize_name, validator=_valid_name)
+    summary: str
+    options: type | None = attrs.field(default=None, validator=_valid_options)
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    api: int = API_VERSION
+
+    kind = "implementation"
+
+    def make_options(self, table: dict[str, Any] | None = None):
+        """Validate a config table into this implementation's options object."""
+        if self.options is None:
+            if table:
+                raise TypeError(f"takes no options, got {sorted(table)}")
+            return None
+        return self.options(**(table or {}))
+
+
+@attrs.frozen(kw_only=True)
+class ReaderSpec(ImplementationSpec):
+    """A reader: ``open(source, *, options, context) -> FrameSeries``.
+
+    ``identify(probe)`` returns a :class:`Match`, a ``(Match, note)`` pair, or None.
+    ``patterns`` are lower-case fnmatch patterns (``"*.fits"``). A reader with
+    ``auto_identify=False`` is used only when chosen by name (drift-scan).
+    """
+
+    open: Callable[..., FrameSeries] = attrs.field(validator=_callable)
+    identify: Callable[[Probe], Any] | None = None
+    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    auto_identify: bool = True
+    priority: int = 0
+
+    kind = "reader"
+
+
+@attrs.frozen(kw_only=True)
+class AlignerSpec(ImplementationSpec):
+    """An aligner: ``align(request, *, options, context) -> Track``."""
+
+    align: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "aligner"
+
+
+@attrs.frozen(kw_only=True)
+class PhotometrySpec(ImplementationSpec):
+    """Photometry: ``measure(request, *, options, context) -> Photometry``."""
+
+    measure: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "photometry"
+
+
+@attrs.frozen(kw_only=True)
+class TimingFitterSpec(ImplementationSpec):
+    """A timing fitter: ``fit(lightcurve, *, options, context) -> TimingResult``."""
+
+    fit: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "timing-fitter"
+
+
+@attrs.frozen(kw_only=True)
+class LimbFitterSpec(ImplementationSpec):
+    """A limb fitter: ``fit(chords, *, options, context) -> LimbFit``."""
+
+    fit: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "limb-fitter"
+
+
+@attrs.frozen(kw_only=True)
+class ReporterSpec(ImplementationSpec):
+    """A reporter: ``write(run, destination, *, options, context) -> list[Path]``."""
+
+    write: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "reporter"
+
+
+SPEC_TYPES: dict[str, type[ImplementationSpec]] = {
+    "reader": ReaderSpec,
+    "aligner": AlignerSpec,
+    "photometry": PhotometrySpec,
+    "timing-fitter": TimingFitterSpec,
+    "limb-fitter": LimbFitterSpec,
+    "reporter": ReporterSpec,
+}
+"""Kind name -> record type, in pipeline order."""

@@ -1,0 +1,10 @@
+"""In-tree plugins of occcore, installed as the ``occplugins`` package.
+
+They use only the public plugin API (``occcore.plugin`` and ``occcore.model``) and are
+registered through the same path as third-party plugins. A test enforces both.
+"""
+
+BUILTIN_PLUGINS = (
+    "occplugins.readers.fits",
+    "occplugins.readers.ser",
+)
