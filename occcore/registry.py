@@ -311,13 +311,15 @@ class _Loader:
 
 
 def load_registry(*, no_plugins: bool = False, extra_modules: Iterable[str] = (),
-                  disable: Iterable[str] = (), env: Mapping[str, str] | None = None) -> Registry:
+                  disable: Iterable[str] = (), env: Mapping[str, str] | None = None,
+                  extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
     """Load built-ins, then third-party entry points (unless switched off), then modules.
 
     Switches: ``no_plugins`` (``--no-plugins``), ``OCCCORE_DISABLE_PLUGINS`` (``1``/``all``
     for every third-party plugin, or a comma list of entry-point or distribution names),
     ``OCCCORE_LOAD_PLUGINS`` (an allow-list; empty means none), ``disable`` (from
-    ``[plugins] disable`` in the config).
+    ``[plugins] disable`` in the config). ``extra_plugins`` are ``(name, object)`` pairs
+    registered like a loose module (tests, lab scripts).
     """
     env = os.environ if env is None else env
     loader = _Loader()
@@ -328,4 +330,6 @@ def load_registry(*, no_plugins: bool = False, extra_modules: Iterable[str] = ()
     if not all_off and allow != []:
         loader.load_entry_points(allow, deny)
     loader.load_modules(extra_modules)
+    for name, obj in extra_plugins:
+        loader.register(obj, Provider(plugin=name))
     return loader.collect()

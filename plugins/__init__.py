@@ -7,4 +7,5 @@ registered through the same path as third-party plugins. A test enforces both.
 BUILTIN_PLUGINS = (
     "occplugins.readers.fits",
     "occplugins.readers.ser",
+    "occplugins.readers.archive",
 )

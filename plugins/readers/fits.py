@@ -370,7 +370,7 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
                              "and read.options.fits.cadence_s")
         epoch = Time(options.index_epoch or "2000-01-01T00:00:00", scale="utc")
         offsets = np.arange(n) * options.cadence_s
-        flags |= FrameFlag.INDEX_TIME
+        flags |= np.uint32(FrameFlag.INDEX_TIME)
         times = FrameTimes(epoch=epoch, offsets_s=offsets, instant="start", source="index",
                            note=f"index timing: frame number x {options.cadence_s} s (as requested)")
         return frame_file, frame_plane, times, flags, meta
@@ -383,7 +383,7 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
     offsets = np.empty(n)
     offsets[valid] = (parsed - epoch).to_value("s") + np.array(frame_step)[valid]
     if not valid.all():
-        flags[~valid] |= FrameFlag.BAD_TIME | FrameFlag.INDEX_TIME
+        flags[~valid] |= np.uint32(FrameFlag.BAD_TIME | FrameFlag.INDEX_TIME)
         index = np.arange(n)
         offsets[~valid] = np.interp(index[~valid], index[valid], offsets[valid])
         log.warning("%s: %d frames have no usable time; their times are interpolated by index "
@@ -400,11 +400,11 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
     duplicate = np.zeros(n, bool)
     duplicate[1:] = np.diff(offsets) == 0
     if duplicate.any():
-        flags[duplicate] |= FrameFlag.DUPLICATE_TIME
+        flags[duplicate] |= np.uint32(FrameFlag.DUPLICATE_TIME)
         meta["duplicate_times"] = int(duplicate.sum())
         log.warning("%s: %d frames repeat the previous frame's time stamp", name, int(duplicate.sum()))
     if any(lights[f].n_planes > 1 for f in frame_file):
-        flags[frame_plane > 0] |= FrameFlag.INDEX_TIME
+        flags[frame_plane > 0] |= np.uint32(FrameFlag.INDEX_TIME)
         notes.append("cube planes timed as DATE-OBS + plane x cadence")
     source = "gps" if sources == {"gps"} else ("header" if "header" in sources else sources.pop())
     first_offset = float(offsets[0])

@@ -268,8 +268,8 @@ def _frame_times(path, header: SerHeader, n_frames: int, frame_bytes: int, size:
             offsets = (ticks - ticks[0]) / TICKS_PER_SECOND
             flags = np.zeros(n_frames, np.uint32)
             steps = np.diff(ticks)
-            flags[1:][steps == 0] |= FrameFlag.DUPLICATE_TIME
-            flags[1:][steps < 0] |= FrameFlag.NON_MONOTONIC
+            flags[1:][steps == 0] |= np.uint32(FrameFlag.DUPLICATE_TIME)
+            flags[1:][steps < 0] |= np.uint32(FrameFlag.NON_MONOTONIC)
             if np.any(steps <= 0):
                 log.warning("%s: %d duplicated and %d non-monotonic trailer time stamps", name,
                             int(np.sum(steps == 0)), int(np.sum(steps < 0)))

@@ -1,0 +1,201 @@
+"""Contract test classes: what every implementation of a kind must satisfy.
+
+Subclass one, set ``name`` (and for readers ``make_samples``), and pytest runs every
+test method against your implementation::
+
+    # conftest.py
+    pytest_plugins = ["occcore.testing"]
+
+    # test_kiwi.py
+    from occcore.testing.contracts import ReaderContract, ReaderSample
+    from occcore.plugin import Match
+
+    class TestKiwi(ReaderContract):
+        name = "kiwi"
+
+        def make_samples(self, directory):
+            path = write_my_kiwi_file(directory / "a.kwv")
+            return [ReaderSample(path=path, level=Match.SIGNATURE, n_frames=10,
+                                 height=48, width=64)]
+
+occcore's own suite runs every in-tree plugin through these classes automatically
+(``tests/test_contracts_builtin.py``).
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+from occcore.errors import InputError, OccCoreError
+from occcore.identify import identify, resolve_source
+from occcore.model import FrameSeries
+from occcore.plugin import API_VERSION, Match, NotApplicable, Probe
+from occcore.testing import samples as sample_files
+from occcore.testing.synthetic import garbage_files, truncated_copy
+
+HEAVY_MODULES = ("av", "sep", "photutils", "astroalign", "matplotlib", "py7zr", "pyunpack",
+                 "skimage")
+
+
+def _digest(path: Path) -> str:
+    if path.is_dir():
+        return "".join(_digest(p) for p in sorted(path.iterdir()) if p.is_file())
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class RegistrationContract:
+    """Checks every kind shares: name, record validity, options, lazy heavy imports."""
+
+    kind: str = ""
+    name: str = ""
+
+    @pytest.fixture
+    def registered(self, occ_registry):
+        return occ_registry.get(self.kind, self.name)
+
+    def test_registered_under_its_name(self, registered):
+        assert registered.name == self.name
+        assert registered.kind == self.kind
+
+    def test_record_is_valid(self, registered):
+        spec = registered.spec
+        assert spec.summary.strip(), "a record needs a one-line summary"
+        assert 1 <= spec.api <= API_VERSION
+
+    def test_default_options_validate(self, registered):
+        spec = registered.spec
+        if spec.options is not None:
+            options = spec.options()
+            assert attrs.has(type(options))
+
+    def test_no_heavy_imports_at_registration(self, registered):
+        code = ("import sys; from occcore.registry import load_registry; load_registry(); "
+                f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        assert out == "", f"heavy modules imported while registering plugins: {out}"
+
+
+@attrs.frozen(kw_only=True)
+class ReaderSample:
+    """A file the reader under test must read, and what it must find in it."""
+
+    path: Path
+    level: Match
+    n_frames: int
+    height: int
+    width: int
+    truncatable: bool = True
+
+
+class ReaderContract(RegistrationContract):
+    """A reader claims its samples (and nobody else's), opens them into a well-behaved
+    FrameSeries, never raises from ``identify``, and fails cleanly on truncated input."""
+
+    kind = "reader"
+
+    def make_samples(self, directory: Path) -> list[ReaderSample]:
+        raise NotImplementedError("a ReaderContract subclass must write its sample files")
+
+    @pytest.fixture
+    def samples(self, tmp_path):
+        made = self.make_samples(tmp_path / "samples")
+        assert made, "make_samples returned no sample"
+        return made
+
+    @pytest.fixture
+    def session(self, occ_registry):
+        from occcore.api import Session
+        from occcore.config import load_config
+        with Session(config=load_config(cwd=Path("/nonexistent")), registry=occ_registry) as s:
+            yield s
+
+    def test_claims_its_samples(self, samples, occ_registry):
+        for sample in samples:
+            found = identify(resolve_source(sample.path), occ_registry)
+            assert found.winner is not None, f"nobody claims {sample.path}"
+            assert found.winner.reader.name == self.name, (
+                f"{sample.path} went to {found.winner.reader.name}, not {self.name}")
+            assert found.winner.level >= sample.level
+
+    def test_does_not_claim_other_formats(self, registered, tmp_path):
+        spec = registered.spec
+        if spec.identify is None:
+            pytest.skip("reader identifies by file name only")
+        for owner, path in sample_files.format_zoo(tmp_path / "zoo"):
+            if owner == self.name:
+                continue
+            answer = spec.identify(Probe.of(path))
+            level = answer[0] if isinstance(answer, tuple) else answer
+            assert level is None or Match(level) <= Match.EXTENSION, (
+                f"{self.name} claims {path.name} (a {owner} sample) at {Match(level).name}")
+
+    def test_identify_never_raises_on_garbage(self, registered, tmp_path):
+        spec = registered.spec
+        if spec.identify is None:
+            pytest.skip("reader identifies by file name only")
+        for path in garbage_files(tmp_path / "garbage").values():
+            spec.identify(Probe.of(path))   # must return, whatever it says
+        (tmp_path / "empty_dir").mkdir()
+        spec.identify(Probe.of(tmp_path / "empty_dir"))
+
+    def test_open_gives_a_well_behaved_series(self, samples, session):
+        for sample in samples:
+            series = session.open(sample.path, reader=self.name)
+            assert isinstance(series, FrameSeries)
+            with series:
+                assert len(series) == sample.n_frames
+                assert (series.height, series.width) == (sample.height, sample.width)
+                assert len(series.times) == len(series)
+                offsets = series.times.offsets_s
+                assert np.all(np.diff(offsets) >= 0), "frames are not in time order"
+                frames = list(series)
+                assert len(frames) == len(series)
+                assert all(f.shape == (sample.height, sample.width) for f in frames)
+                assert len({f.dtype for f in frames}) == 1
+                for i in (0, len(series) - 1):
+                    assert np.array_equal(series[i], frames[i])
+                block = series.batch(0, len(series))
+                assert block.shape == (len(series), sample.height, sample.width)
+                assert np.array_equal(block[-1], frames[-1])
+                with pytest.raises(ValueError):
+                    block[0, 0, 0] = 0          # frames are read-only
+                with pytest.raises(IndexError):
+                    series[len(series)]
+            series.close()                      # closing twice is harmless
+            assert series.closed
+
+    def test_truncated_input_fails_cleanly(self, samples, registered, session, tmp_path):
+        for sample in samples:
+            if not sample.truncatable or sample.path.is_dir():
+                continue
+            for keep in (0.5, 0.05):
+                bad = truncated_copy(sample.path, tmp_path, keep)
+                try:
+                    with session.open(bad, reader=self.name) as series:
+                        for _ in series.iter_batches(64):
+                            pass
+                except (InputError, NotApplicable) as exc:
+                    assert str(bad) in str(exc) or bad.name in str(exc), (
+                        f"error does not name the file: {exc}")
+                except OccCoreError as exc:     # the chain table: the reason must be ours
+                    attempts = getattr(exc, "attempts", ())
+                    for a in attempts:
+                        assert a.status != "failed" or not a.reason.startswith(
+                            ("IndexError", "ValueError", "TypeError", "KeyError", "struct")), (
+                            f"truncated input raised a bare {a.reason}")
+                        assert bad.name in a.reason or a.status != "failed"
+
+    def test_input_is_not_modified(self, samples, session):
+        for sample in samples:
+            before = _digest(sample.path)
+            with session.open(sample.path, reader=self.name) as series:
+                for _ in series.iter_batches(64):
+                    pass
+            assert _digest(sample.path) == before

@@ -1,0 +1,328 @@
+"""Seeded synthetic data with a known truth, for tests and the demo.
+
+* :func:`star_field` — frames of Gaussian stars (pixel-integrated) with drift, jumps,
+  sky, photon and read noise, and an occultation of one star between two instants.
+* :func:`square_well_lightcurve` — a light curve with known immersion and emersion,
+  integrated over each exposure.
+* :func:`ellipse_chords` — chord end points on a known ellipse, with noise, plus
+  negative chords.
+* writers: :func:`write_fits_series`, :func:`write_fits_cube`, :func:`write_ser`.
+* :func:`garbage_files` — empty, random and truncated inputs.
+
+Everything takes a ``seed`` and is reproducible bit for bit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import numpy as np
+from astropy.time import Time
+from scipy.special import erf
+
+from occcore.model import FrameTimes, LightCurve
+
+SER_TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
+
+
+# -- star fields -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StarFieldTruth:
+    """What generated a star field: positions per frame and fluxes."""
+
+    x: np.ndarray              # (n_frames, n_stars), 0-based pixel column of the centre
+    y: np.ndarray              # (n_frames, n_stars), 0-based pixel row
+    flux: np.ndarray           # (n_frames, n_stars), electrons in the star (after occultation)
+    times: FrameTimes
+    exposure_s: float
+    names: tuple[str, ...]
+    immersion_s: float | None = None     # offsets after times.epoch (start of exposure clock)
+    emersion_s: float | None = None
+    occulted: str | None = None
+
+
+def _pixel_profile(centre: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    """Fraction of a 1-D Gaussian falling in each pixel: (n, size)."""
+    edges = np.arange(size + 1) - 0.5
+    cdf = 0.5 * (1 + erf((edges[None, :] - centre[:, None]) / (np.sqrt(2) * sigma)))
+    return np.diff(cdf, axis=1)
+
+
+def occulted_fraction(t_start: np.ndarray, exposure_s: float, immersion_s: float,
+                      emersion_s: float) -> np.ndarray:
+    """Fraction of each exposure [t, t + exposure] spent inside [immersion, emersion]."""
+    lo = np.maximum(t_start, immersion_s)
+    hi = np.minimum(t_start + exposure_s, emersion_s)
+    return np.clip(hi - lo, 0, None) / exposure_s
+
+
+def star_field(*, n_frames: int = 200, height: int = 120, width: int = 160,
+               stars=((60.0, 50.0, 20000.0), (100.0, 70.0, 40000.0), (40.0, 90.0, 60000.0)),
+               names=("target", "reference", "guide"), fwhm_px: float = 3.0,
+               sky_e: float = 100.0, read_noise_e: float = 5.0, gain_e_per_adu: float = 1.0,
+               bias_adu: float = 200.0, drift_px_per_frame=(0.05, -0.03), walk_px: float = 0.05,
+               jumps=(), occultation: tuple[int, float, float, float] | None = None,
+               exposure_s: float = 0.04, cadence_s: float | None = None,
+               epoch: str = "2024-03-01T02:03:04.500", seed: int = 0,
+               dtype=np.uint16) -> tuple[np.ndarray, StarFieldTruth]:
+    """Frames ``(n, height, width)`` and their truth.
+
+    ``jumps`` is a sequence of ``(frame, dx, dy)``: the whole field moves by (dx, dy)
+    from that frame on. ``occultation`` is ``(star index, immersion_s, emersion_s,
+    remaining fraction)`` with times in seconds after the start of frame 0; each frame's
+    flux is the exposure-weighted mix. Times stamp the start of each exposure.
+    """
+    rng = np.random.default_rng(seed)
+    cadence_s = exposure_s if cadence_s is None else cadence_s
+    base = np.asarray(stars, float)
+    n_stars = len(base)
+    steps = rng.normal(0, walk_px, size=(n_frames, 2)) + np.asarray(drift_px_per_frame)
+    steps[0] = 0
+    offset = np.cumsum(steps, axis=0)
+    for frame, dx, dy in jumps:
+        offset[frame:] += (dx, dy)
+    x = base[None, :, 0] + offset[:, 0:1]
+    y = base[None, :, 1] + offset[:, 1:2]
+    flux = np.repeat(base[None, :, 2], n_frames, axis=0)
+    t_start = np.arange(n_frames) * cadence_s
+    imm = em = None
+    occulted = None
+    if occultation is not None:
+        index, imm, em, remaining = occultation
+        frac = occulted_fraction(t_start, exposure_s, imm, em)
+        flux[:, index] *= 1 - frac * (1 - remaining)
+        occulted = names[index]
+    sigma = fwhm_px / 2.3548
+    frames = np.empty((n_frames, height, width), np.float64)
+    for k in range(n_frames):
+        px = _pixel_profile(x[k], width, sigma)          # (n_stars, width)
+        py = _pixel_profile(y[k], height, sigma)         # (n_stars, height)
+        image = np.einsum("s,sh,sw->hw", flux[k], py, px) + sky_e
+        frames[k] = image
+    electrons = rng.poisson(frames).astype(np.float64) + rng.normal(0, read_noise_e, frames.shape)
+    adu = electrons / gain_e_per_adu + bias_adu
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(dtype)
+        adu = np.clip(np.rint(adu), info.min, info.max)
+    times = FrameTimes(epoch=Time(epoch, scale="utc"), offsets_s=t_start, instant="start",
+                       source="gps", uncertainty_s=1e-4)
+    truth = StarFieldTruth(x=x, y=y, flux=flux, times=times, exposure_s=exposure_s,
+                           names=tuple(names[:n_stars]), immersion_s=imm, emersion_s=em,
+                           occulted=occulted)
+    return adu.astype(dtype), truth
+
+
+# -- light curves ----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class LightCurveTruth:
+    immersion_s: float
+    emersion_s: float
+    baseline: float
+    bottom: float
+    sigma: float
+
+
+def square_well_lightcurve(*, n_points: int = 300, cadence_s: float = 0.1,
+                           exposure_s: float | None = None, immersion_s: float = 12.34,
+                           emersion_s: float = 17.89, baseline: float = 1.0, bottom: float = 0.1,
+                           sigma: float = 0.05, epoch: str = "2024-03-01T02:03:04.000",
+                           time_instant: str = "mid", seed: int = 0
+                           ) -> tuple[LightCurve, LightCurveTruth]:
+    """A square-well occultation integrated over each exposure, with Gaussian noise.
+
+    Times are seconds after ``epoch``; the truth is in the same clock.
+    """
+    rng = np.random.default_rng(seed)
+    exposure_s = cadence_s if exposure_s is None else exposure_s
+    stamp = np.arange(n_points) * cadence_s
+    shift = {"start": 0.0, "mid": 0.5, "end": 1.0}[time_instant] * exposure_s
+    frac = occulted_fraction(stamp - shift, exposure_s, immersion_s, emersion_s)
+    flux = baseline - (baseline - bottom) * frac + rng.normal(0, sigma, n_points)
+    times = FrameTimes(epoch=Time(epoch, scale="utc"), offsets_s=stamp, instant=time_instant,
+                       source="gps", uncertainty_s=1e-4)
+    lc = LightCurve(times=times, exposure_s=exposure_s, flux=flux,
+                    flux_err=np.full(n_points, sigma), name="synthetic",
+                    frame=np.arange(n_points))
+    return lc, LightCurveTruth(immersion_s=immersion_s, emersion_s=emersion_s,
+                               baseline=baseline, bottom=bottom, sigma=sigma)
+
+
+# -- chords --------------------------------------------------------------------------------------
+
+
+def ellipse_radius(theta: np.ndarray, a: float, oblateness: float, pa_deg: float) -> np.ndarray:
+    """SORA's radial ellipse: r(theta) for an ellipse with pole position angle ``pa_deg``.
+
+    ``theta`` is atan2(g - g0, f - f0) in radians.
+    """
+    b = a * (1 - oblateness)
+    pa = np.radians(pa_deg)
+    return a * b / np.sqrt((a * np.sin(theta + pa)) ** 2 + (b * np.cos(theta + pa)) ** 2)
+
+
+@attrs.frozen(kw_only=True)
+class ChordSet:
+    f_km: np.ndarray          # (n_chords, 2): immersion, emersion
+    g_km: np.ndarray
+    err_km: np.ndarray        # (n_chords, 2)
+    negative_g_km: np.ndarray  # g of each negative chord (a line along f)
+    truth: dict
+
+
+def ellipse_chords(*, center_f_km: float = 5.0, center_g_km: float = -10.0,
+                   equatorial_radius_km: float = 150.0, oblateness: float = 0.1,
+                   position_angle_deg: float = 30.0, n_chords: int = 5, err_km=(1.0, 6.0),
+                   n_negative: int = 1, seed: int = 0) -> ChordSet:
+    """Chords parallel to f crossing a known ellipse, with Gaussian errors on the ends."""
+    rng = np.random.default_rng(seed)
+    a, b = equatorial_radius_km, equatorial_radius_km * (1 - oblateness)
+    pa = np.radians(position_angle_deg)
+    # extent of the ellipse in g, to place chords inside it
+    theta = np.linspace(0, 2 * np.pi, 4001)
+    r = ellipse_radius(theta, a, oblateness, position_angle_deg)
+    g_extent = np.max(np.abs(r * np.sin(theta)))
+    g_lines = center_g_km + rng.uniform(-0.9, 0.9, n_chords) * g_extent
+    f_pts, g_pts, errs = [], [], []
+    for g in g_lines:
+        # solve for the two f where the horizontal line meets the ellipse boundary
+        dg = g - center_g_km
+        grid = np.linspace(-2 * a, 2 * a, 20001)
+        th = np.arctan2(dg, grid)
+        inside = np.hypot(grid, dg) <= ellipse_radius(th, a, oblateness, position_angle_deg)
+        idx = np.flatnonzero(inside)
+        f_lo, f_hi = grid[idx[0]] + center_f_km, grid[idx[-1]] + center_f_km
+        e = rng.uniform(err_km[0], err_km[1], 2)
+        f_pts.append([f_lo + rng.normal(0, e[0]), f_hi + rng.normal(0, e[1])])
+        g_pts.append([g, g])
+        errs.append(e)
+    negative = center_g_km + np.sign(rng.uniform(-1, 1, n_negative)) * g_extent * \
+        rng.uniform(1.05, 1.3, n_negative)
+    return ChordSet(f_km=np.array(f_pts), g_km=np.array(g_pts), err_km=np.array(errs),
+                    negative_g_km=negative,
+                    truth=dict(center_f_km=center_f_km, center_g_km=center_g_km,
+                               equatorial_radius_km=a, oblateness=oblateness,
+                               position_angle_deg=position_angle_deg, b_km=b, pa_rad=pa))
+
+
+# -- writers -----------------------------------------------------------------------------------
+
+
+def _fits_header(extra: dict | None):
+    from astropy.io import fits
+    header = fits.Header()
+    for key, value in (extra or {}).items():
+        header[key] = value
+    return header
+
+
+def write_fits_series(directory, frames: np.ndarray, times: Time | None, *,
+                      exposure_s: float | None, prefix: str = "frame_", extra: dict | None = None,
+                      names=None) -> list[Path]:
+    """One FITS file per frame (astropy writes uint16 as BITPIX 16 with BZERO 32768)."""
+    from astropy.io import fits
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, frame in enumerate(frames):
+        header = _fits_header(extra)
+        if times is not None:
+            header["DATE-OBS"] = times[k].utc.isot
+        if exposure_s is not None:
+            header["EXPTIME"] = exposure_s
+        header["IMAGETYP"] = header.get("IMAGETYP", "Light Frame")
+        name = names[k] if names is not None else f"{prefix}{k:05d}.fits"
+        fits.PrimaryHDU(np.asarray(frame), header=header).writeto(directory / name,
+                                                                  overwrite=True)
+        paths.append(directory / name)
+    return paths
+
+
+def write_fits_cube(path, frames: np.ndarray, start: Time, *, exposure_s: float,
+                    frame_time_s: float | None = None, extra: dict | None = None) -> Path:
+    from astropy.io import fits
+    header = _fits_header(extra)
+    header["DATE-OBS"] = start.utc.isot
+    header["EXPTIME"] = exposure_s
+    if frame_time_s is not None:
+        header["FRM-TIME"] = frame_time_s
+    fits.PrimaryHDU(np.asarray(frames), header=header).writeto(path, overwrite=True)
+    return Path(path)
+
+
+def unix_to_ticks(times: Time) -> np.ndarray:
+    """Astropy times -> .NET ticks (100 ns since 0001-01-01), exact to the tick."""
+    unix = times.utc
+    whole = np.floor(unix.unix).astype(np.int64)
+    frac = (unix - Time(whole, format="unix", scale="utc")).to_value("s")
+    return whole * 10_000_000 + np.rint(frac * 1e7).astype(np.int64) + SER_TICKS_AT_UNIX_EPOCH
+
+
+def write_ser(path, frames: np.ndarray, times: Time | None, *, depth: int | None = None,
+              endian_flag: int = 0, big_endian_data: bool = False, color_id: int = 0,
+              header_frame_count: int | None = None, truncate_bytes: int = 0,
+              observer: str = "synthetic", instrument: str = "occcore.testing",
+              start_utc: Time | None = None, trailer_kind_bits: int = 0) -> Path:
+    """Write a SER file. ``frames`` is (n, h, w) or (n, h, w, 3) for RGB/BGR (color 100/101).
+
+    ``endian_flag`` goes into the header as is; ``big_endian_data`` chooses the bytes.
+    ``trailer_kind_bits`` sets the top two bits of each time stamp (DateTimeKind).
+    """
+    frames = np.asarray(frames)
+    n = len(frames)
+    height, width = frames.shape[1:3]
+    if depth is None:
+        depth = 8 if frames.dtype == np.uint8 else 16
+    header = bytearray(178)
+    header[0:14] = b"LUCAM-RECORDER"
+    count = n if header_frame_count is None else header_frame_count
+    ints = np.array([0, color_id, endian_flag, width, height, depth, count], "<i4")
+    header[14:42] = ints.tobytes()
+    for offset, text in ((42, observer), (82, instrument), (122, "telescope")):
+        header[offset:offset + 40] = text.encode("ascii")[:40].ljust(40, b"\0")
+    start = start_utc if start_utc is not None else (times[0] if times is not None else None)
+    if start is not None:
+        ticks = int(unix_to_ticks(Time([start]))[0])
+        header[162:170] = np.array([ticks], "<i8").tobytes()
+        header[170:178] = np.array([ticks], "<i8").tobytes()
+    sample = "u1" if depth <= 8 else (">u2" if big_endian_data else "<u2")
+    body = frames.astype(sample).tobytes()
+    data = bytes(header) + body
+    if times is not None:
+        ticks = unix_to_ticks(times) | (np.int64(trailer_kind_bits) << 62)
+        data += ticks.astype("<i8").tobytes()
+    if truncate_bytes:
+        data = data[:-truncate_bytes]
+    Path(path).write_bytes(data)
+    return Path(path)
+
+
+def garbage_files(directory) -> dict[str, Path]:
+    """Inputs no reader should accept: empty, random bytes, text, a lone FITS header."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    out = {
+        "empty": directory / "empty.bin",
+        "random": directory / "random.bin",
+        "text": directory / "notes.txt",
+        "random.fits": directory / "random.fits",
+        "random.ser": directory / "random.ser",
+    }
+    out["empty"].write_bytes(b"")
+    out["random"].write_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    out["text"].write_text("this is not an image\n" * 50)
+    out["random.fits"].write_bytes(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    out["random.ser"].write_bytes(rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
+    return out
+
+
+def truncated_copy(path, directory, keep_fraction: float = 0.6) -> Path:
+    """A copy of ``path`` cut to a fraction of its size (the original is untouched)."""
+    data = Path(path).read_bytes()
+    out = Path(directory) / f"truncated_{Path(path).name}"
+    out.write_bytes(data[:max(1, int(len(data) * keep_fraction))])
+    return out

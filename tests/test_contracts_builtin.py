@@ -1,0 +1,70 @@
+"""Every in-tree plugin runs through the conformance kit's contract for its kind."""
+import pytest
+
+from occcore.testing import contracts, samples
+
+CONTRACTS = {"reader": contracts.ReaderContract}
+
+
+def _builtin_names(kind):
+    from occcore.registry import load_registry
+    return [r.name for r in load_registry(no_plugins=True).implementations(kind)
+            if r.provider.builtin]
+
+
+def test_every_builtin_reader_has_contract_samples():
+    missing = set(_builtin_names("reader")) - set(samples.READER_SAMPLES)
+    assert not missing, f"in-tree readers without contract samples: {missing}"
+
+
+def _reader_contract(name):
+    return type(f"TestReaderContract_{name}", (contracts.ReaderContract,), {
+        "name": name,
+        "make_samples": lambda self, directory, _n=name: samples.READER_SAMPLES[_n](directory),
+    })
+
+
+for _name in _builtin_names("reader"):
+    globals()[f"TestReaderContract_{_name}"] = _reader_contract(_name)
+
+
+def test_contract_catches_a_bad_reader(make_registry, tmp_path):
+    """The kit can fail: a reader that hands out writable frames breaks its contract."""
+    import numpy as np
+    from astropy.time import Time
+
+    from occcore.model import FrameSeries
+    from occcore.plugin import Match, ReaderSpec, hookimpl
+
+    def open_(source, *, options, context):
+        frames = np.zeros((2, 3, 3), np.uint8)
+        series = FrameSeries.from_arrays(frames, times=Time("2020-01-01", scale="utc"),
+                                         offsets_s=[0, 1], exposure_s=1, time_instant="start")
+        return FrameSeries(**{**{a: getattr(series, a) for a in
+                                 ("n_frames", "height", "width", "dtype", "bit_depth",
+                                  "times", "exposure_s")},
+                              "read_batch": lambda a, b: np.zeros((b - a, 3, 3), np.uint8)})
+
+    class Writable:
+        @hookimpl
+        def occcore_readers(self):
+            yield ReaderSpec(name="writable", summary="hands out writable frames",
+                             identify=lambda p: Match.SIGNATURE if p.head.startswith(b"WR") else None,
+                             open=open_)
+
+    registry = make_registry(("writable", Writable()))
+    path = tmp_path / "x.wr"
+    path.write_bytes(b"WR" + b"\0" * 20)
+    contract = contracts.ReaderContract()
+    contract.name = "writable"
+    sample = contracts.ReaderSample(path=path, level=Match.SIGNATURE, n_frames=2, height=3,
+                                    width=3)
+    from occcore.api import Session
+    from occcore.config import load_config
+    session = Session(config=load_config(cwd=tmp_path), registry=registry)
+    # FrameSeries.batch makes frames read-only even when a reader forgets: the contract passes
+    contract.test_open_gives_a_well_behaved_series([sample], session)
+    # ... but a wrong frame count is caught
+    wrong = contracts.ReaderSample(path=path, level=Match.SIGNATURE, n_frames=3, height=3, width=3)
+    with pytest.raises(AssertionError):
+        contract.test_open_gives_a_well_behaved_series([wrong], session)
