@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from occcore.errors import StepFailed
+from occcore.errors import InputError, StepFailed
 from occcore.model import Attempt, StepProvenance
 from occcore.plugin import Event, NotApplicable
 from occcore.registry import Registered
@@ -123,6 +123,8 @@ def run_chain(step: str, candidates: Sequence[tuple[Registered, Any]],
         notify(_attempt_event(step, attempt))
         if strict and attempt.status != "declined":
             break
+    if len(attempts) == 1 and len(errors) == 1 and isinstance(errors[0], InputError):
+        raise errors[0]     # one candidate refused bad input: say that, not a one-row table
     hint = "stopped at the first failure (--strict)" if strict else ""
     exhausted = ChainExhausted(step, source, attempts, hint=hint)
     if errors:

@@ -236,7 +236,8 @@ class _Loader:
             defaults = [p.name for p in inspect.signature(function).parameters.values()
                         if p.default is not inspect.Parameter.empty]
             if defaults:
-                return f"hook {attr} gives parameter defaults ({', '.join(defaults)}), which pluggy does not pass"
+                return (f"hook {attr} gives parameter defaults ({', '.join(defaults)}), "
+                        "which pluggy does not pass")
         return None
 
     def _fail(self, plugin: str, provider: Provider, reason: str, kind: str = "plugin"):

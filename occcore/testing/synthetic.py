@@ -230,7 +230,7 @@ def write_fits_series(directory, frames: np.ndarray, times: Time | None, *,
     for k, frame in enumerate(frames):
         header = _fits_header(extra)
         if times is not None:
-            header["DATE-OBS"] = times[k].utc.isot
+            header["DATE-OBS"] = Time(times[k].utc, precision=6).isot
         if exposure_s is not None:
             header["EXPTIME"] = exposure_s
         header["IMAGETYP"] = header.get("IMAGETYP", "Light Frame")
@@ -245,7 +245,7 @@ def write_fits_cube(path, frames: np.ndarray, start: Time, *, exposure_s: float,
                     frame_time_s: float | None = None, extra: dict | None = None) -> Path:
     from astropy.io import fits
     header = _fits_header(extra)
-    header["DATE-OBS"] = start.utc.isot
+    header["DATE-OBS"] = Time(start.utc, precision=6).isot
     header["EXPTIME"] = exposure_s
     if frame_time_s is not None:
         header["FRM-TIME"] = frame_time_s

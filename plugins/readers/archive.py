@@ -70,8 +70,7 @@ def _is_tar_compressed(path: Path, kind: str) -> bool:
         return False
     try:
         with tarfile.open(path) as tf:
-            tf.next()
-        return True
+            return tf.next() is not None
     except (tarfile.TarError, OSError, EOFError):
         return False
 
