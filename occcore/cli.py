@@ -68,13 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("show", "check"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    for extension in _EXTENSIONS:
-        extension.add_parser(command)
+    p = command("reduce", "frames in, light curve out (lightcurve.ecsv, run.json, lightcurve.png)")
+    p.add_argument("source", nargs="+", help="file, directory, glob or list of files")
+    p.add_argument("-o", "--outdir", required=True, help="output directory")
+    p.add_argument("--target", required=True, metavar="X,Y", help="occulted star on the reference frame")
+    p.add_argument("--reference", action="append", metavar="X,Y", default=[],
+                   help="reference (comparison) star; repeat for an ensemble")
+    p.add_argument("--guide", metavar="X,Y", help="guide (tracking) star")
+    p.add_argument("--aperture", type=float, metavar="R", help="aperture radius in pixels")
+    p.add_argument("--annulus", metavar="RIN,ROUT", help="sky annulus radii in pixels")
+    p.add_argument("--reference-frame", type=int, metavar="N", help="reference frame index (0-based)")
+    p.add_argument("--one-based", action="store_true", help="positions are 1-based (DS9, JS9)")
+    p.add_argument("--reader", help="use this reader (or a comma list)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p = command("demo", "write a synthetic SER occultation, reduce it and compare with the truth")
+    p.add_argument("outdir", help="output directory")
+    p.add_argument("--frames", type=int, default=1500, help="number of frames (default 1500)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     return parser
-
-
-# Commands added by later modules (reduce, fit, limb, report, demo) register here.
-_EXTENSIONS: list = []
 
 
 def _session(args):
@@ -173,8 +184,54 @@ def cmd_config(args) -> int:
     return 0
 
 
+def _progress_session(args):
+    from occcore.api import Session
+    from occcore.progress import ProgressBar
+    bar = ProgressBar(enabled=None if not args.json else False)
+    return Session(config_path=args.config, sets=args.set, no_plugins=args.no_plugins,
+                   strict=True if args.strict else None,
+                   observers=[bar] if bar.enabled else [])
+
+
+def cmd_reduce(args) -> int:
+    from occcore.api import dumps
+    from occcore.reduce import parse_xy, reduce
+    target = parse_xy(args.target, "--target")
+    references = [parse_xy(r, "--reference") for r in args.reference]
+    guide = parse_xy(args.guide, "--guide") if args.guide else None
+    annulus = parse_xy(args.annulus, "--annulus") if args.annulus else None
+    with _progress_session(args) as session:
+        result = reduce(session, _path_arg(args.source), args.outdir, target=target,
+                        references=references, guide=guide, aperture_px=args.aperture,
+                        annulus_px=annulus, reference_frame=args.reference_frame,
+                        one_based=args.one_based,
+                        reader=args.reader.split(",") if args.reader else None)
+    summary = {**result.summary, "outputs": [str(f) for f in result.files]}
+    if args.json:
+        print(dumps(summary))
+    else:
+        print(f"{summary['n_frames']} frames, reference frame {summary['reference_frame']}, "
+              f"aligned with {summary['aligner']}, photometry {summary['photometry']}, "
+              f"{summary['flagged_frames']} flagged")
+        for f in result.files:
+            print(f"wrote {f}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from occcore.api import dumps
+    from occcore.demo import run_demo
+    with _progress_session(args) as session:
+        report = run_demo(session, args.outdir, n_frames=args.frames)
+    if args.json:
+        print(dumps(report))
+    else:
+        print(report["text"])
+    return 0
+
+
 COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
-            "info": cmd_info, "config": cmd_config}
+            "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "demo": cmd_demo}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -186,7 +243,6 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -206,11 +262,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _load_extensions() -> None:
-    """Import the modules that add commands (kept lazy-light: argparse wiring only)."""
-    return None
 
 
 if __name__ == "__main__":

@@ -81,12 +81,24 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "flat": Key("", (str,), "path or glob of extra flat frames"),
     },
     "align": {
-        "chain": Key([], (list,), "aligners to try, in order", _names),
+        "chain": Key(["tracker", "astroalign", "roi", "coords"], (list,),
+                     "aligners to try, in order", _names),
         "min_aligned_fraction": Key(0.8, (int, float), "acceptance gate: frames aligned", _fraction),
+        "reference_frame": Key(-1, (int,), "reference frame index; -1 picks the best seeing"),
+        "reference_search_frames": Key(25, (int,), "frames searched for the best seeing",
+                                       _positive),
+        "snap_px": Key(3.0, (int, float), "move given positions to the star centroid within this"),
         "options": FREE_TABLE,
     },
     "photometry": {
-        "chain": Key([], (list,), "photometry methods to try, in order", _names),
+        "chain": Key(["sep", "photutils"], (list,), "photometry methods to try, in order", _names),
+        "aperture_px": Key(0.0, (int, float), "aperture radius; 0 = 1.6 x FWHM of the reference"),
+        "annulus_px": Key([], (list,), "[inner, outer] sky annulus radii; [] = from the aperture"),
+        "sky": Key("median", (str,), "sky estimator: median or clipped-mean",
+                   lambda v: None if v in ("median", "clipped-mean") else
+                   "must be 'median' or 'clipped-mean'"),
+        "gain_e_per_adu": Key(0.0, (int, float), "detector gain; 0 = EGAIN from the header, else 1"),
+        "read_noise_e": Key(0.0, (int, float), "read noise in electrons"),
         "options": FREE_TABLE,
     },
     "timing": {

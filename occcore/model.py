@@ -328,6 +328,43 @@ class Track:
 
 
 @attrs.frozen(kw_only=True)
+class AlignRequest:
+    """What an aligner gets: the series, the stars (positions on the reference frame)
+    and the reference frame's index.
+
+    Stars whose role is ``target`` may vanish (they are being occulted): their positions
+    must follow from the other stars, never from their own centroid.
+    """
+
+    series: FrameSeries
+    apertures: tuple[Aperture, ...] = attrs.field(converter=tuple)
+    reference_index: int = 0
+    fwhm_px: float = 3.0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.apertures)
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reference-frame positions (x, y) of all stars, in aperture order."""
+        return (np.array([a.x for a in self.apertures]), np.array([a.y for a in self.apertures]))
+
+
+@attrs.frozen(kw_only=True)
+class PhotometryRequest:
+    """What a photometry method gets: the series, where each star is in every frame, the
+    apertures (radius and sky annulus) and the detector's noise parameters."""
+
+    series: FrameSeries
+    track: Track
+    apertures: tuple[Aperture, ...] = attrs.field(converter=tuple)
+    gain_e_per_adu: float = 1.0
+    read_noise_e: float = 0.0
+    sky_method: str = attrs.field(default="median", validator=attrs.validators.in_(
+        ("median", "clipped-mean")))
+
+
+@attrs.frozen(kw_only=True)
 class Photometry:
     """Aperture photometry: ``(n_frames, n_stars)`` arrays, one column per aperture name."""
 

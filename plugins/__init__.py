@@ -8,4 +8,10 @@ BUILTIN_PLUGINS = (
     "occplugins.readers.fits",
     "occplugins.readers.ser",
     "occplugins.readers.archive",
+    "occplugins.aligners.tracker",
+    "occplugins.aligners.astroalign_transform",
+    "occplugins.aligners.roi",
+    "occplugins.aligners.coordfile",
+    "occplugins.photometry.sep_aperture",
+    "occplugins.photometry.photutils_aperture",
 )
