@@ -203,7 +203,7 @@ def load_config(path: str | Path | None = None, sets: Iterable[str] = (),
     data = defaults()
     files: list[str] = []
     if path is None:
-        candidate = (cwd or Path.cwd()) / DEFAULT_FILE
+        candidate = Path(cwd or Path.cwd()) / DEFAULT_FILE
         path = candidate if candidate.is_file() else None
     if path is not None:
         loaded = read_toml(Path(path))

@@ -340,14 +340,16 @@ def _summary(series, table, track, phot, provenance, ref_index, fwhm, radius, an
 
 def plot_lightcurve(table, path: Path) -> Path:
     """The three curves of the Portal's Fig. A3: target, reference and their ratio."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     t = table["time"]
     seconds = (t - t[0]).to_value("s")
     flagged = np.asarray(table["flag"]) != 0
-    fig, axes = plt.subplots(3, 1, figsize=(10, 7.5), sharex=True, constrained_layout=True)
+    fig = Figure(figsize=(10, 7.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(3, 1, sharex=True)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.07, hspace=0.08)
     curves = (("norm_target", "target / median", "tab:red"),
               ("norm_reference", "reference / median", "tab:blue"),
               ("ratio", "target / reference", "black"))
@@ -363,5 +365,4 @@ def plot_lightcurve(table, path: Path) -> Path:
     axes[0].set_title(f"{table.meta.get('source', '')} ({len(table)} frames)", fontsize=9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return path

@@ -28,6 +28,30 @@ for _name in _builtin_names("reader"):
     globals()[f"TestReaderContract_{_name}"] = _reader_contract(_name)
 
 
+def _coords_options(self, directory, truth):
+    """The coords aligner reads positions from a file: write the truth as one."""
+    from occplugins.aligners.coordfile import CoordFileOptions
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "positions.csv"
+    lines = ["frame,x_reference,y_reference,x_guide,y_guide"]
+    for k in range(len(truth.x)):
+        lines.append(f"{k},{truth.x[k, 1]},{truth.y[k, 1]},{truth.x[k, 2]},{truth.y[k, 2]}")
+    path.write_text("\n".join(lines) + "\n")
+    return CoordFileOptions(path=str(path))
+
+
+ALIGNER_EXTRAS = {"coords": {"make_options": _coords_options, "declines_blank_frames": False}}
+
+for _name in _builtin_names("aligner"):
+    globals()[f"TestAlignerContract_{_name}"] = type(
+        f"TestAlignerContract_{_name}", (contracts.AlignerContract,),
+        {"name": _name, **ALIGNER_EXTRAS.get(_name, {})})
+
+for _name in _builtin_names("photometry"):
+    globals()[f"TestPhotometryContract_{_name}"] = type(
+        f"TestPhotometryContract_{_name}", (contracts.PhotometryContract,), {"name": _name})
+
+
 def test_contract_catches_a_bad_reader(make_registry, tmp_path):
     """The kit can fail: a reader that hands out writable frames breaks its contract."""
     import numpy as np

@@ -199,3 +199,135 @@ class ReaderContract(RegistrationContract):
                 for _ in series.iter_batches(64):
                     pass
             assert _digest(sample.path) == before
+
+
+# -- aligners ----------------------------------------------------------------------------------
+
+CONTRACT_STARS = ((60.0, 50.0, 20000.0), (110.0, 40.0, 40000.0), (40.0, 95.0, 60000.0),
+                  (130.0, 100.0, 30000.0), (90.0, 110.0, 25000.0), (25.0, 30.0, 35000.0),
+                  (145.0, 20.0, 22000.0), (75.0, 80.0, 28000.0))
+
+
+def contract_field(n_frames=40, seed=5, **kw):
+    """A star field with 8 stars (the first is the target), drift and a known truth."""
+    from occcore.testing.synthetic import star_field
+    names = ("target", "reference", "guide") + tuple(f"field{i}" for i in range(5))
+    return star_field(n_frames=n_frames, height=130, width=170, stars=CONTRACT_STARS,
+                      names=names, seed=seed, **kw)
+
+
+def _series(frames, truth):
+    return FrameSeries.from_arrays(frames, times=truth.times.epoch,
+                                   offsets_s=truth.times.offsets_s, exposure_s=truth.exposure_s,
+                                   time_instant="start")
+
+
+def _apertures(truth, frame=0):
+    from occcore.model import Aperture
+    roles = ["target", "reference", "guide"]
+    return tuple(Aperture(name=truth.names[j], role=roles[j] if j < 3 else "reference",
+                          x=truth.x[frame, j], y=truth.y[frame, j], radius_px=4.0,
+                          annulus_px=(7.0, 11.0)) for j in range(3))
+
+
+class AlignerContract(RegistrationContract):
+    """An aligner recovers a known drift, keeps identical frames still, declines blank
+    frames, returns one position per frame and star, and is deterministic."""
+
+    kind = "aligner"
+    declines_blank_frames = True
+    tolerance_px = 0.15
+
+    def make_options(self, directory: Path, truth):
+        """Options for the aligner under test (None: its defaults)."""
+        return None
+
+    def _align(self, registered, frames, truth, directory, apertures=None):
+        from occcore.model import AlignRequest
+        from occcore.plugin import StepContext
+        request = AlignRequest(series=_series(frames, truth), apertures=apertures or _apertures(truth),
+                               reference_index=0, fwhm_px=3.0)
+        options = self.make_options(directory, truth)
+        return registered.spec.align(request, options=options, context=StepContext())
+
+    def test_recovers_a_known_drift(self, registered, tmp_path):
+        frames, truth = contract_field(drift_px_per_frame=(0.15, -0.1), walk_px=0.05)
+        track = self._align(registered, frames, truth, tmp_path)
+        assert track.x.shape == (len(frames), 3)
+        error = np.hypot(track.x - truth.x[:, :3], track.y - truth.y[:, :3])
+        assert np.sqrt(np.mean(error ** 2)) < self.tolerance_px
+
+    def test_identical_frames_give_identity(self, registered, tmp_path):
+        frames, truth = contract_field(n_frames=10, drift_px_per_frame=(0, 0), walk_px=0.0)
+        frames = np.repeat(frames[:1], 10, axis=0)
+        truth = attrs.evolve(truth, x=np.repeat(truth.x[:1], 10, 0), y=np.repeat(truth.y[:1], 10, 0))
+        track = self._align(registered, frames, truth, tmp_path)
+        assert np.allclose(track.x, truth.x[:, :3], atol=0.05)
+        assert np.allclose(track.y, truth.y[:, :3], atol=0.05)
+
+    def test_blank_frames_are_declined(self, registered, tmp_path):
+        if not self.declines_blank_frames:
+            pytest.skip("this aligner does not look at the pixels")
+        frames, truth = contract_field(n_frames=8)
+        rng = np.random.default_rng(0)
+        blank = rng.normal(300, 5, frames.shape).astype(frames.dtype)
+        with pytest.raises(NotApplicable):
+            self._align(registered, blank, truth, tmp_path)
+
+    def test_is_deterministic(self, registered, tmp_path):
+        frames, truth = contract_field(n_frames=12)
+        a = self._align(registered, frames, truth, tmp_path)
+        b = self._align(registered, frames, truth, tmp_path)
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+
+
+# -- photometry --------------------------------------------------------------------------------
+
+
+class PhotometryContract(RegistrationContract):
+    """Photometry recovers known fluxes within their errors, measures ~0 on empty sky, gives
+    finite positive errors, and turns an aperture off the frame into NaN + EDGE."""
+
+    kind = "photometry"
+
+    def _measure(self, registered, frames, truth, apertures, x=None, y=None):
+        from occcore.model import PhotometryRequest, Track
+        from occcore.plugin import StepContext
+        track = Track(names=tuple(a.name for a in apertures),
+                      x=truth.x[:, :len(apertures)] if x is None else x,
+                      y=truth.y[:, :len(apertures)] if y is None else y,
+                      flags=np.zeros(len(frames), np.uint32))
+        request = PhotometryRequest(series=_series(frames, truth), track=track,
+                                    apertures=apertures, gain_e_per_adu=1.0, read_noise_e=5.0)
+        return registered.spec.measure(request, options=None, context=StepContext())
+
+    def test_recovers_known_fluxes(self, registered):
+        frames, truth = contract_field(n_frames=60, read_noise_e=5.0)
+        apertures = _apertures(truth)
+        phot = self._measure(registered, frames, truth, apertures)
+        expected = truth.flux[:, :3] * 0.9953   # a 4 px aperture holds 99.5 % of a 3 px-FWHM star
+        pull = (phot.flux - expected) / phot.flux_err
+        assert np.all(np.isfinite(phot.flux_err)) and np.all(phot.flux_err > 0)
+        assert abs(np.median(phot.flux / expected) - 1) < 0.01
+        assert 0.7 < np.std(pull) < 1.3
+
+    def test_empty_sky_measures_zero(self, registered):
+        from occcore.model import Aperture
+        frames, truth = contract_field(n_frames=30)
+        sky = (Aperture(name="sky", role="target", x=150.0, y=65.0, radius_px=4.0,
+                        annulus_px=(7.0, 11.0)),)
+        x = np.full((30, 1), 150.0)
+        y = np.full((30, 1), 65.0)
+        phot = self._measure(registered, frames, truth, sky, x, y)
+        assert abs(np.mean(phot.flux / phot.flux_err)) < 1.0
+        assert np.std(phot.flux / phot.flux_err) < 1.5
+
+    def test_aperture_off_the_edge_is_masked(self, registered):
+        from occcore.model import Aperture, FrameFlag
+        frames, truth = contract_field(n_frames=5)
+        edge = (Aperture(name="edge", role="target", x=2.0, y=60.0, radius_px=4.0,
+                         annulus_px=(7.0, 11.0)),)
+        phot = self._measure(registered, frames, truth, edge, np.full((5, 1), 2.0),
+                             np.full((5, 1), 60.0))
+        assert np.all(np.isnan(phot.flux))
+        assert np.all(phot.flags & FrameFlag.EDGE)

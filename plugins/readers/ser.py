@@ -209,18 +209,23 @@ def _open(source, *, options, context):
     order, order_note = decide_byte_order(path, header, n_frames, options.endianness)
     sample_type = np.dtype(f"{order}u{header.bytes_per_sample}")
     shape = (n_frames, header.height, header.width) + ((3,) if header.planes == 3 else ())
-    raw = np.memmap(path, sample_type, "r", HEADER_BYTES, shape)
     kind = COLOR_IDS[header.color_id]
+
+    def mapped(a, b):
+        # A map per batch: the pages a batch touches leave memory with the batch, so the
+        # resident size stays small on files larger than RAM.
+        return np.memmap(path, sample_type, "r", HEADER_BYTES + a * frame_bytes,
+                         (b - a,) + shape[1:])
 
     if kind == "MONO":
         def read_batch(a, b):
-            block = raw[a:b]
+            block = mapped(a, b)
             return block if order == "<" or header.bytes_per_sample == 1 else \
                 block.astype(np.uint16)
         dtype = np.uint8 if header.bytes_per_sample == 1 else np.uint16
     elif kind.startswith("BAYER"):
         def read_batch(a, b):
-            block = np.asarray(raw[a:b], np.float32)
+            block = np.asarray(mapped(a, b), np.float32)
             padded = np.pad(block, ((0, 0), (0, 1), (0, 1)), mode="edge")
             return 0.25 * (padded[:, :-1, :-1] + padded[:, 1:, :-1]
                            + padded[:, :-1, 1:] + padded[:, 1:, 1:])
@@ -229,7 +234,7 @@ def _open(source, *, options, context):
         weights = np.array(RGB_WEIGHTS if kind == "RGB" else RGB_WEIGHTS[::-1], np.float32)
 
         def read_batch(a, b):
-            return np.asarray(raw[a:b], np.float32) @ weights
+            return np.asarray(mapped(a, b), np.float32) @ weights
         dtype = np.float32
 
     times, flags, time_note = _frame_times(path, header, n_frames, frame_bytes, size, options)
@@ -242,15 +247,10 @@ def _open(source, *, options, context):
             "endianness_flag": header.little_endian_flag, "byte_order": order_note,
             "notes": notes}
 
-    def close():
-        mm = getattr(raw, "_mmap", None)
-        if mm is not None:
-            mm.close()
-
     return FrameSeries(n_frames=n_frames, height=header.height, width=header.width,
                        dtype=dtype, bit_depth=header.depth, times=attrs.evolve(times, note=time_note),
                        exposure_s=exposure_s, read_batch=read_batch, format="ser", reader="ser",
-                       source_name=name, meta=meta, flags=flags, on_close=close)
+                       source_name=name, meta=meta, flags=flags)
 
 
 def _frame_times(path, header: SerHeader, n_frames: int, frame_bytes: int, size: int,
