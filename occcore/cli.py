@@ -81,6 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--one-based", action="store_true", help="positions are 1-based (DS9, JS9)")
     p.add_argument("--reader", help="use this reader (or a comma list)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p = command("fit", "time the immersion and emersion of a light curve")
+    p.add_argument("lightcurve", help="occcore ECSV, PyMovie/PyOTE/Tangra/Limovie CSV or SORA text")
+    p.add_argument("-o", "--outdir", help="write timing.json and timing.png here")
+    p.add_argument("--column", help="the signal column (or aperture / object name)")
+    p.add_argument("--model", help="one fitter instead of the [timing] chain (square, diffraction)")
+    p.add_argument("--exposure", type=float, metavar="S", help="exposure time in seconds")
+    p.add_argument("--dead-time", type=float, metavar="S", help="dead time between exposures")
+    p.add_argument("--velocity", type=float, metavar="KMS", help="shadow velocity, km/s")
+    p.add_argument("--distance", type=float, metavar="AU", help="distance to the body, AU")
+    p.add_argument("--star-diameter", type=float, metavar="KM", help="star diameter at the body, km")
+    p.add_argument("--wavelength", type=float, metavar="UM", help="central wavelength, micron")
+    p.add_argument("--bandwidth", type=float, metavar="UM", help="passband width, micron")
+    p.add_argument("--window", metavar="T0,T1", help="fit only this span (ISO times, or seconds "
+                   "after 00:00 UTC of the first day)")
+    p.add_argument("--tref", metavar="ISO", help="reference time of files timed in seconds")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="date of files timed by time of day only")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = command("demo", "write a synthetic SER occultation, reduce it and compare with the truth")
     p.add_argument("outdir", help="output directory")
     p.add_argument("--frames", type=int, default=1500, help="number of frames (default 1500)")
@@ -218,6 +235,35 @@ def cmd_reduce(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from occcore.api import dumps
+    from occcore.timing import fit_lightcurve
+    physics = {"velocity": args.velocity, "distance": args.distance,
+               "star_diameter": args.star_diameter, "wavelength": args.wavelength,
+               "bandwidth": args.bandwidth}
+    with _progress_session(args) as session:
+        outcome = fit_lightcurve(session, args.lightcurve, outdir=args.outdir, column=args.column,
+                                 model=args.model, exposure_s=args.exposure,
+                                 dead_time_s=args.dead_time, window=args.window, tref=args.tref,
+                                 date=args.date, physics=physics)
+    s = outcome.summary
+    if args.json:
+        print(dumps(s))
+    elif not s.get("event_detected"):
+        print(f"no event: {s['reason']}")
+    else:
+        print(f"model {s['model']}: chi2 {s['chi2']:.1f} / {s['dof']}, SNR {s['snr']:.1f}, "
+              f"false-positive probability {s['false_positive_probability']:.2g}")
+        for edge in ("immersion", "emersion"):
+            if s[f"{edge}_utc"]:
+                e1, e3 = s[f"{edge}_err_s"], s[f"{edge}_err3_s"]
+                print(f"{edge:<9} {s[edge + '_utc']} UTC  -{e1[0]:.4f} +{e1[1]:.4f} s (1 sigma), "
+                      f"-{e3[0]:.4f} +{e3[1]:.4f} s (3 sigma)")
+    for f in outcome.files:
+        print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from occcore.api import dumps
     from occcore.demo import run_demo
@@ -231,7 +277,8 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
-            "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "demo": cmd_demo}
+            "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "fit": cmd_fit,
+            "demo": cmd_demo}
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -102,7 +102,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "options": FREE_TABLE,
     },
     "timing": {
-        "chain": Key([], (list,), "timing fitters to try, in order", _names),
+        "chain": Key(["diffraction", "square"], (list,), "timing fitters to try, in order",
+                     _names),
         "options": FREE_TABLE,
     },
     "limb": {

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
+from astropy.time import Time
 
 from occcore.api import Session
 from occcore.model import iso_utc
 from occcore.reduce import reduce
+from occcore.timing import fit_lightcurve
 from occcore.testing.synthetic import star_field, write_ser
 
 STARS = ((100.0, 80.0, 25000.0), (170.0, 60.0, 40000.0), (60.0, 130.0, 60000.0),
@@ -67,6 +69,18 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
                              int(np.floor(truth.emersion_s / EXPOSURE_S))],
         "files": [str(f) for f in result.files],
     }
+    # the demo event has sharp edges (no diffraction): the square-well fitter
+    timing = fit_lightcurve(session, outdir / "reduction" / "lightcurve.ecsv",
+                            outdir=outdir / "reduction", model="square")
+    report["files"] += [str(f) for f in timing.files]
+    fitted = timing.summary
+    report["fit"] = fitted
+    for edge, true_t in (("immersion", true_d), ("emersion", true_r)):
+        if fitted.get(f"{edge}_utc"):
+            delta = float((Time(fitted[f"{edge}_utc"]) - true_t).to_value("s"))
+            minus, plus = fitted[f"{edge}_err_s"]
+            report[f"{edge}_minus_truth_s"] = delta
+            report[f"{edge}_within_1sigma"] = -minus <= -delta <= plus
     lines = [f"demo observation: {ser} ({n_frames} frames, 240x180, 16-bit, jump at frame "
              f"{int(n_frames * 0.6)})",
              f"reduced with {report['aligner']} + {report['photometry']}; tracking rms (px): "
@@ -76,6 +90,12 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
              f"ends in frame {report['true_drop_frames'][1]})",
              f"true immersion {report['true_immersion_utc']} UTC, "
              f"true emersion {report['true_emersion_utc']} UTC"]
+    if report["fit"].get("event_detected"):
+        for edge in ("immersion", "emersion"):
+            f = report["fit"]
+            lines.append(f"fitted {edge:<9} {f[edge + '_utc']} UTC -{f[edge + '_err_s'][0]:.4f} "
+                         f"+{f[edge + '_err_s'][1]:.4f} s (1 sigma); fitted - true = "
+                         f"{report[edge + '_minus_truth_s'] * 1000:+.1f} ms")
     lines += [f"wrote {f}" for f in report["files"]]
     report["text"] = "\n".join(lines)
     return report

@@ -14,4 +14,6 @@ BUILTIN_PLUGINS = (
     "occplugins.aligners.coordfile",
     "occplugins.photometry.sep_aperture",
     "occplugins.photometry.photutils_aperture",
+    "occplugins.fitters.square",
+    "occplugins.fitters.diffraction",
 )

@@ -47,6 +47,19 @@ for _name in _builtin_names("aligner"):
         f"TestAlignerContract_{_name}", (contracts.AlignerContract,),
         {"name": _name, **ALIGNER_EXTRAS.get(_name, {})})
 
+def _diffraction_options(self, truth):
+    from occplugins.fitters.diffraction import DiffractionOptions
+    return DiffractionOptions(velocity_kms=truth.velocity_kms, distance_au=truth.distance_au,
+                              star_diameter_km=truth.star_diameter_km)
+
+
+TIMING_EXTRAS = {"diffraction": {"make_options": _diffraction_options}}
+
+for _name in _builtin_names("timing-fitter"):
+    globals()[f"TestTimingFitterContract_{_name}"] = type(
+        f"TestTimingFitterContract_{_name}", (contracts.TimingFitterContract,),
+        {"name": _name, **TIMING_EXTRAS.get(_name, {})})
+
 for _name in _builtin_names("photometry"):
     globals()[f"TestPhotometryContract_{_name}"] = type(
         f"TestPhotometryContract_{_name}", (contracts.PhotometryContract,), {"name": _name})

@@ -331,3 +331,58 @@ class PhotometryContract(RegistrationContract):
                              np.full((5, 1), 60.0))
         assert np.all(np.isnan(phot.flux))
         assert np.all(phot.flags & FrameFlag.EDGE)
+
+
+# -- timing fitters ----------------------------------------------------------------------------
+
+
+class TimingFitterContract(RegistrationContract):
+    """A timing fitter recovers the edges of a synthetic event within its 3-sigma intervals,
+    reports positive errors, puts immersion before emersion, and declines a curve without
+    an event."""
+
+    kind = "timing-fitter"
+
+    def make_options(self, truth):
+        """Options for the fitter under test given the synthetic truth (None: defaults)."""
+        return None
+
+    def _fit(self, registered, lc, truth=None):
+        from occcore.plugin import StepContext
+        return registered.spec.fit(lc, options=self.make_options(truth),
+                                   context=StepContext(rng=np.random.default_rng(3)))
+
+    def test_recovers_a_synthetic_event(self, registered):
+        from occcore.testing.synthetic import diffraction_lightcurve
+        for seed in (1, 2, 3):
+            lc, truth = diffraction_lightcurve(n_event=40, exposure_s=0.1, snr=15,
+                                               velocity_kms=20, distance_au=15, seed=seed)
+            result = self._fit(registered, lc, truth)
+            epoch = lc.times.epoch
+            for edge, true_s in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
+                found = (getattr(result, edge) - epoch).to_value("s")
+                minus, plus = getattr(result, f"{edge}_err3_s")
+                assert minus > 0 and plus > 0
+                assert -minus <= true_s - found <= plus, (edge, true_s, found, minus, plus)
+
+    def test_immersion_before_emersion_and_positive_errors(self, registered):
+        from occcore.testing.synthetic import diffraction_lightcurve
+        lc, truth = diffraction_lightcurve(n_event=10, exposure_s=0.2, snr=8, seed=9)
+        result = self._fit(registered, lc, truth)
+        assert result.immersion < result.emersion
+        assert all(e > 0 for e in result.immersion_err_s + result.emersion_err_s)
+        assert result.dof > 0 and np.isfinite(result.chi2)
+
+    def test_no_event_is_declined(self, registered):
+        from astropy.time import Time
+
+        from occcore.model import FrameTimes, LightCurve
+        from occcore.testing.synthetic import diffraction_lightcurve
+        _, truth = diffraction_lightcurve(seed=1)       # only its physics is used
+        rng = np.random.default_rng(4)
+        flux = 1 + rng.normal(0, 0.05, 400)
+        lc = LightCurve(times=FrameTimes(epoch=Time("2024-01-01", scale="utc"),
+                                         offsets_s=np.arange(400) * 0.1, instant="mid"),
+                        exposure_s=0.1, flux=flux)
+        with pytest.raises(NotApplicable):
+            self._fit(registered, lc, truth)
