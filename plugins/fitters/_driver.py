@@ -39,8 +39,11 @@ def _choose_mode(y, mode):
         return mode, found
     best = None
     n = len(y)
+    both = tm.detect_long(y, edges="both")
+    if both and 3 <= both[0].d_index and both[0].r_index <= n - 3:
+        return "both", both       # an event well inside the data: no single-edge question
     for m, k in (("both", 6), ("immersion", 5), ("emersion", 5)):
-        found = tm.detect_long(y, edges=m)
+        found = both if m == "both" else tm.detect_long(y, edges=m)
         if not found:
             continue
         aicc = tm._aicc(found[0].score, k, n)

@@ -98,7 +98,7 @@ class Optics:
     """What shapes an edge: shadow velocity, Fresnel scales, the star, the opacity."""
 
     velocity_kms: float
-    fresnel_km: np.ndarray           # one per wavelength
+    fresnel_km: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))  # per wavelength
     star_diameter_km: float = 0.0
     opacity: float = 1.0
 
@@ -151,9 +151,10 @@ def immersion_table(optics: Optics, exposure_s: float) -> EdgeTable:
     return EdgeTable(tau=tau, cumulative=cumulative)
 
 
-def emersion_table(optics: Optics, exposure_s: float) -> EdgeTable:
-    """Delta(tau) for an emersion edge at tau = 0 (dark for tau < 0): the mirror image."""
-    imm = immersion_table(optics, exposure_s)
+def emersion_table(optics: Optics, exposure_s: float, imm: EdgeTable | None = None) -> EdgeTable:
+    """Delta(tau) for an emersion edge at tau = 0 (dark for tau < 0): the mirror image of the
+    immersion table (pass it when the optics are the same)."""
+    imm = imm if imm is not None else immersion_table(optics, exposure_s)
     total = imm.cumulative[-1]
     tau = -imm.tau[::-1]
     cumulative = total - imm.cumulative[::-1]
@@ -185,7 +186,8 @@ class DiffractionModel:
         self.full_bar = full_bar
         if not full_bar:
             self.table_d = immersion_table(optics_d, exposure)
-            self.table_r = emersion_table(optics_r, exposure)
+            self.table_r = emersion_table(optics_r, exposure,
+                                          self.table_d if optics_r == optics_d else None)
         self.inside = optics_d.inside
 
     def intensity(self, d: float, r: float) -> np.ndarray:

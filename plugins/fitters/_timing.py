@@ -202,11 +202,9 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
         var_b = np.maximum((total2 - s2) / nb - mean_b ** 2, floor)
         score = -0.5 * (nb * np.log(var_b) + w * np.log(var_a))
         score = np.where(mean_b > mean_a, score, -np.inf)
-        top = np.argsort(-score)[:1] if len(score) < 8 else np.argpartition(-score, 7)[:8]
-        for k in top:   # several positions per width, so that other dips can be runners-up
-            if np.isfinite(score[k]):
-                best.append((float(score[k]), int(d[k]), int(r[k]),
-                             float(mean_b[k] - mean_a[k])))
+        k = int(np.argmax(score))     # other dips are found by runners_up (masking)
+        if np.isfinite(score[k]):
+            best.append((float(score[k]), int(d[k]), int(r[k]), float(mean_b[k] - mean_a[k])))
     if not best:
         return []
     var = max(np.var(y), floor)
@@ -224,7 +222,7 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
     return out
 
 
-def detect_long(y: np.ndarray, edges: str = "both", target: int = 1000):
+def detect_long(y: np.ndarray, edges: str = "both", target: int = 500):
     """Detection on long curves: block-average to about ``target`` readings, then refine the
     edges at full resolution around the block positions."""
     n = len(y)
@@ -234,19 +232,26 @@ def detect_long(y: np.ndarray, edges: str = "both", target: int = 1000):
     m = n // factor
     coarse = detect(y[:m * factor].reshape(m, factor).mean(axis=1), edges=edges)
     out = []
+    c1 = np.concatenate([[0.0], np.cumsum(y)])
+    c2 = np.concatenate([[0.0], np.cumsum(y * y)])
     for c in coarse:
-        lo_d, hi_d = max(0, (c.d_index - 1) * factor), min(n, (c.d_index + 1) * factor)
-        lo_r, hi_r = max(0, (c.r_index - 1) * factor), min(n, (c.r_index + 1) * factor)
-        best = None
-        for d in range(lo_d, hi_d + 1):
-            for r in range(max(d + 1, lo_r), hi_r + 1):
-                score = _square_score(y, d, r)
-                if best is None or score > best[0]:
-                    best = (score, d, r)
-        if best is not None:
-            a = y[best[1]:best[2]].mean()
-            b = np.concatenate([y[:best[1]], y[best[2]:]]).mean()
-            out.append(Candidate(best[1], best[2], best[0], c.relative_likelihood_flat, b - a))
+        ds = np.arange(max(0, (c.d_index - 1) * factor), min(n, (c.d_index + 1) * factor) + 1)
+        rs = np.arange(max(0, (c.r_index - 1) * factor), min(n, (c.r_index + 1) * factor) + 1)
+        dd, rr = np.meshgrid(ds, rs, indexing="ij")
+        ok = (rr > dd) & (rr - dd < n)
+        if not ok.any():
+            continue
+        dd, rr = dd[ok], rr[ok]
+        w = rr - dd
+        s1, s2 = c1[rr] - c1[dd], c2[rr] - c2[dd]
+        nb = n - w
+        mean_a, mean_b = s1 / w, (c1[-1] - s1) / nb
+        var_a = np.maximum(s2 / w - mean_a ** 2, 1e-300)
+        var_b = np.maximum((c2[-1] - s2) / nb - mean_b ** 2, 1e-300)
+        score = -0.5 * (nb * np.log(var_b) + w * np.log(var_a))
+        k = int(np.argmax(score))
+        out.append(Candidate(int(dd[k]), int(rr[k]), float(score[k]), c.relative_likelihood_flat,
+                             float(mean_b[k] - mean_a[k])))
     return out
 
 
@@ -259,7 +264,7 @@ def runners_up(y: np.ndarray, best: Candidate, edges: str, n: int = 2) -> list[C
         index = np.flatnonzero(keep)
         if len(index) < 10:
             break
-        found = detect_long(y[index], edges="both" if edges == "both" else "any")
+        found = detect_long(y[index], edges="both")
         found = [c for c in found if c.relative_likelihood_flat < 0.1]
         if not found:
             break
@@ -269,16 +274,6 @@ def runners_up(y: np.ndarray, best: Candidate, edges: str, n: int = 2) -> list[C
         out.append(Candidate(d, r, c.score, c.relative_likelihood_flat, c.drop))
         keep[d:r] = False
     return out
-
-
-def _square_score(y, d, r):
-    inside = y[d:r]
-    outside = np.concatenate([y[:d], y[r:]])
-    if len(inside) == 0 or len(outside) == 0:
-        return -np.inf
-    va = max(np.var(inside), 1e-300)
-    vb = max(np.var(outside), 1e-300)
-    return -0.5 * (len(outside) * math.log(vb) + len(inside) * math.log(va))
 
 
 # -- baseline normalisation -----------------------------------------------------------------
@@ -393,7 +388,7 @@ def false_positive_probability(drop_sigma: float, width: int, n: int, ar: np.nda
     The largest drops of noise-only curves are fitted with a Gumbel law so that probabilities
     far below 1/trials are still estimated; a clear event stops after the first 500 trials."""
     width = max(1, min(width, n - 1))
-    first = min(300, trials)
+    first = min(200, trials)
     drops = _max_drops(rng, first, n, width, ar)
     if trials > first and _gumbel_tail(drops, drop_sigma) > 1e-6:
         drops = np.concatenate([drops, _max_drops(rng, trials - first, n, width, ar)])

@@ -1,0 +1,120 @@
+"""A diffraction timing fit with error bars on SORA's lc_example.dat: occcore against SORA's
+own occ_lcfit on the same file and parameters (Example 1a), measured in the same run.
+
+SORA runs in its own virtual environment through shared/tools/sora_ref.py:
+
+    python -m venv sora-venv && sora-venv/bin/pip install sora-astro
+    python bench/bench_timing.py --sora-python sora-venv/bin/python [--loops 1000 10000]
+
+Both solutions are then scored with one chi-square (occcore's model, data and noise model
+over the whole curve), so "equal or better chi-square" compares like with like; SORA's own
+chi2_min (its window, its fixed baseline and sigma) is printed too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.time import Time
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+LIGHTCURVE = SHARED / "fixtures/lightcurves/sora/lc_example.dat"
+CASE = SHARED / "tools/sora_cases/example1a_auto.json"
+TREF = Time("2017-06-22 00:00", scale="utc")
+PHYSICS = dict(velocity=22.0, distance=15.0, star_diameter=0.2, wavelength=0.7, bandwidth=0.3)
+
+
+def run_occcore(repeat: int):
+    from occcore.api import Session
+    from occcore.config import load_config
+    from occcore.timing import fit_lightcurve
+    times = []
+    outcome = None
+    with Session(config=load_config(cwd=Path("/nonexistent")), no_plugins=True) as session:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            outcome = fit_lightcurve(session, LIGHTCURVE, model="diffraction", exposure_s=0.1,
+                                     physics=PHYSICS)
+            times.append(time.perf_counter() - t)
+    return outcome.result, statistics.median(times)
+
+
+def chi2_scorer(result):
+    """chi2(D, R) with occcore's model, readings and noise model of ``result``."""
+    from occplugins.fitters import _timing as tm
+    from occplugins.fitters._models import DiffractionModel, Optics, fresnel_scale_km
+    p = result.params
+    readings = p["readings"]
+    start, end = np.array(readings["start_s"]), np.array(readings["end_s"])
+    flux, model = np.array(readings["flux"]), np.array(readings["model"])
+    fresnel = np.array([fresnel_scale_km(w, p["distance_au"]) for w in p["wavelengths_um"]])
+    optics = Optics(velocity_kms=p["velocity_kms"], fresnel_km=fresnel,
+                    star_diameter_km=p["star_diameter_km"])
+    bar = DiffractionModel(start, end, optics, optics)
+    level = np.clip((model - result.bottom) / (result.baseline - result.bottom), 0, 1)
+    sigma = np.sqrt(p["sigma_bottom"] ** 2 + (p["sigma_baseline"] ** 2 - p["sigma_bottom"] ** 2)
+                    * level)
+    problem = tm.Problem(bar, tm.Readings(start, end, flux, None, np.arange(len(flux))), sigma,
+                         "both", 100.0)
+    epoch_s = float((Time(p["epoch_utc"], scale="utc") - TREF).to_value("s"))
+    return lambda d, r: problem.chi2(d - epoch_s, r - epoch_s)[0]
+
+
+def run_sora(python: str, loops: int) -> dict:
+    params = json.loads(CASE.read_text())
+    params["loop"] = loops
+    out = subprocess.run([python, str(SHARED / "tools/sora_ref.py"), str(LIGHTCURVE),
+                          json.dumps(params)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"sora_ref.py failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sora-python", default=os.environ.get("SORA_PYTHON"),
+                        help="python of a virtual environment with sora-astro installed")
+    parser.add_argument("--loops", type=int, nargs="+", default=[1000],
+                        help="SORA Monte-Carlo trials (the notebook's Example 1a uses 1000)")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    if not LIGHTCURVE.exists():
+        raise SystemExit(f"{LIGHTCURVE} not found (the shared fixtures are needed)")
+    result, t_occ = run_occcore(args.repeat)
+    score = chi2_scorer(result)
+    d = float((result.immersion - TREF).to_value("s"))
+    r = float((result.emersion - TREF).to_value("s"))
+    print(f"occcore diffraction fit + profile-likelihood 1/2/3-sigma errors + NIE test: "
+          f"{t_occ * 1000:.0f} ms (median of {args.repeat})")
+    print(f"  immersion {d:.4f} -{result.immersion_err_s[0]:.4f} +{result.immersion_err_s[1]:.4f}"
+          f"   emersion {r:.4f} -{result.emersion_err_s[0]:.4f} +{result.emersion_err_s[1]:.4f}"
+          f"   chi2 {score(d, r):.2f} / {result.dof}")
+    if not args.sora_python:
+        print("SORA: skipped (give --sora-python or SORA_PYTHON)")
+        return
+    for loops in args.loops:
+        sora = run_sora(args.sora_python, loops)
+        t_sora = sora["runtime_s"]["fit"]
+        sd, sr = sora["immersion"]["value"], sora["emersion"]["value"]
+        bd, br = sora["immersion"]["best_sample"], sora["emersion"]["best_sample"]
+        print(f"SORA {sora['sora_version']} occ_lcfit (chisqr, loop={loops}): {t_sora:.2f} s")
+        print(f"  immersion {sd:.4f} +-{sora['immersion']['err']:.4f}   emersion {sr:.4f} "
+              f"+-{sora['emersion']['err']:.4f}   SORA's chi2_min {sora['chi2_min']:.2f} / "
+              f"{sora['npts_fit']} pts, {sora['n_within_sigma_result']} samples inside 1 sigma")
+        print(f"  scored like occcore: chi2 at SORA's value {score(sd, sr):.2f}, at its best "
+              f"sample {score(bd, br):.2f} (occcore {score(d, r):.2f})")
+        better = score(d, r) <= min(score(sd, sr), score(bd, br)) + 1e-6
+        print(f"  occcore is {t_sora / t_occ:.0f}x faster (goal >= 100x) at "
+              f"{'equal or better' if better else 'WORSE'} chi2")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
