@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tref", metavar="ISO", help="reference time of files timed in seconds")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="date of files timed by time of day only")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command("limb", "fit the limb (ellipse) of the occulting body to chords")
+    p.add_argument("chords", help="chords file (TOML; see README)")
+    p.add_argument("-o", "--outdir", help="write limb.json and limb.png here")
+    p.add_argument("--model", help="one limb fitter instead of the [limb] chain")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = command("demo", "write a synthetic SER occultation, reduce it and compare with the truth")
     p.add_argument("outdir", help="output directory")
     p.add_argument("--frames", type=int, default=1500, help="number of frames (default 1500)")
@@ -264,6 +269,29 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def cmd_limb(args) -> int:
+    from occcore.api import dumps
+    from occcore.limb import PARAMS, fit_limb
+    with _progress_session(args) as session:
+        outcome = fit_limb(session, args.chords, outdir=args.outdir, model=args.model)
+    s = outcome.summary
+    if args.json:
+        print(dumps(s))
+    else:
+        print(f"{s['model']}: chi2 {s['chi2']:.4g} / {s['dof']}")
+        for p in PARAMS:
+            err = s[f"{p}_err"]
+            text = f"-{err[0]:.3f} +{err[1]:.3f}" if err else "(fixed)"
+            print(f"  {p:<22} {s[p]:10.3f} {text}")
+        d = s["derived"]
+        print(f"  {'equivalent_radius_km':<22} {d['equivalent_radius_km']:10.3f}")
+        for note in s["notes"]:
+            print(f"note: {note}")
+    for f in outcome.files:
+        print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from occcore.api import dumps
     from occcore.demo import run_demo
@@ -278,7 +306,7 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
             "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "fit": cmd_fit,
-            "demo": cmd_demo}
+            "limb": cmd_limb, "demo": cmd_demo}
 
 
 def _setup_logging(verbose: bool) -> None:

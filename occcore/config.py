@@ -107,7 +107,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "options": FREE_TABLE,
     },
     "limb": {
-        "chain": Key([], (list,), "limb fitters to try, in order", _names),
+        "chain": Key(["ellipse", "circle"], (list,), "limb fitters to try, in order", _names),
         "options": FREE_TABLE,
     },
     "report": {

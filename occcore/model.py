@@ -492,6 +492,7 @@ class LimbFit:
     chi2: float = float("nan")
     dof: int = 0
     residuals_km: Mapping[str, Any] = attrs.field(factory=dict)
+    params: Mapping[str, Any] = attrs.field(factory=dict)
     provenance: tuple[StepProvenance, ...] = attrs.field(default=(), converter=tuple)
 
 

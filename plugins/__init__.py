@@ -16,4 +16,5 @@ BUILTIN_PLUGINS = (
     "occplugins.photometry.photutils_aperture",
     "occplugins.fitters.square",
     "occplugins.fitters.diffraction",
+    "occplugins.fitters.limb",
 )

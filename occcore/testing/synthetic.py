@@ -164,48 +164,50 @@ def ellipse_radius(theta: np.ndarray, a: float, oblateness: float, pa_deg: float
     return a * b / np.sqrt((a * np.sin(theta + pa)) ** 2 + (b * np.cos(theta + pa)) ** 2)
 
 
-@attrs.frozen(kw_only=True)
-class ChordSet:
-    f_km: np.ndarray          # (n_chords, 2): immersion, emersion
-    g_km: np.ndarray
-    err_km: np.ndarray        # (n_chords, 2)
-    negative_g_km: np.ndarray  # g of each negative chord (a line along f)
-    truth: dict
+def _limb_crossings(g_line: float, f0, g0, a, e, pa_deg):
+    """The two f where the line g = g_line meets the ellipse (None if it misses)."""
+    dg = g_line - g0
+    grid = np.linspace(-2.5 * a, 2.5 * a, 40001)
+    r = np.hypot(grid, dg)
+    inside = r <= ellipse_radius(np.arctan2(dg, grid), a, e, pa_deg)
+    idx = np.flatnonzero(inside)
+    if len(idx) == 0:
+        return None
+    return grid[idx[0]] + f0, grid[idx[-1]] + f0
 
 
 def ellipse_chords(*, center_f_km: float = 5.0, center_g_km: float = -10.0,
                    equatorial_radius_km: float = 150.0, oblateness: float = 0.1,
                    position_angle_deg: float = 30.0, n_chords: int = 5, err_km=(1.0, 6.0),
-                   n_negative: int = 1, seed: int = 0) -> ChordSet:
-    """Chords parallel to f crossing a known ellipse, with Gaussian errors on the ends."""
+                   n_negative: int = 1, seed: int = 0):
+    """Chords parallel to f across a known ellipse, their ends moved by Gaussian errors;
+    negative chords just outside the limb. Returns (list of Chord, truth dict)."""
+    from occcore.model import Chord
     rng = np.random.default_rng(seed)
-    a, b = equatorial_radius_km, equatorial_radius_km * (1 - oblateness)
-    pa = np.radians(position_angle_deg)
-    # extent of the ellipse in g, to place chords inside it
+    a, e, pa = equatorial_radius_km, oblateness, position_angle_deg
     theta = np.linspace(0, 2 * np.pi, 4001)
-    r = ellipse_radius(theta, a, oblateness, position_angle_deg)
-    g_extent = np.max(np.abs(r * np.sin(theta)))
-    g_lines = center_g_km + rng.uniform(-0.9, 0.9, n_chords) * g_extent
-    f_pts, g_pts, errs = [], [], []
-    for g in g_lines:
-        # solve for the two f where the horizontal line meets the ellipse boundary
-        dg = g - center_g_km
-        grid = np.linspace(-2 * a, 2 * a, 20001)
-        th = np.arctan2(dg, grid)
-        inside = np.hypot(grid, dg) <= ellipse_radius(th, a, oblateness, position_angle_deg)
-        idx = np.flatnonzero(inside)
-        f_lo, f_hi = grid[idx[0]] + center_f_km, grid[idx[-1]] + center_f_km
-        e = rng.uniform(err_km[0], err_km[1], 2)
-        f_pts.append([f_lo + rng.normal(0, e[0]), f_hi + rng.normal(0, e[1])])
-        g_pts.append([g, g])
-        errs.append(e)
-    negative = center_g_km + np.sign(rng.uniform(-1, 1, n_negative)) * g_extent * \
-        rng.uniform(1.05, 1.3, n_negative)
-    return ChordSet(f_km=np.array(f_pts), g_km=np.array(g_pts), err_km=np.array(errs),
-                    negative_g_km=negative,
-                    truth=dict(center_f_km=center_f_km, center_g_km=center_g_km,
-                               equatorial_radius_km=a, oblateness=oblateness,
-                               position_angle_deg=position_angle_deg, b_km=b, pa_rad=pa))
+    r = ellipse_radius(theta, a, e, pa)
+    g_top = center_g_km + np.max(r * np.sin(theta))
+    g_bottom = center_g_km + np.min(r * np.sin(theta))
+    chords = []
+    for k in range(n_chords):
+        g_line = rng.uniform(g_bottom + 0.05 * (g_top - g_bottom), g_top - 0.05 * (g_top - g_bottom))
+        f_lo, f_hi = _limb_crossings(g_line, center_f_km, center_g_km, a, e, pa)
+        errors = rng.uniform(err_km[0], err_km[1], 2)
+        f = np.array([f_lo, f_hi]) + rng.normal(0, errors)
+        chords.append(Chord(name=f"chord{k + 1}", positive=True, f_km=f,
+                            g_km=np.array([g_line, g_line]), err_km=errors))
+    for k in range(n_negative):
+        # just outside the limb, on either side, within a few percent of the size
+        above = rng.uniform() < 0.5
+        margin = rng.uniform(0.01, 0.06) * (g_top - g_bottom)
+        g_line = g_top + margin if above else g_bottom - margin
+        path = np.linspace(center_f_km - 2 * a, center_f_km + 2 * a, 401)
+        chords.append(Chord(name=f"negative{k + 1}", positive=False, f_km=path,
+                            g_km=np.full_like(path, g_line)))
+    truth = dict(center_f_km=center_f_km, center_g_km=center_g_km, equatorial_radius_km=a,
+                 oblateness=e, position_angle_deg=pa)
+    return chords, truth
 
 
 # -- writers -----------------------------------------------------------------------------------
