@@ -60,6 +60,13 @@ for _name in _builtin_names("timing-fitter"):
         f"TestTimingFitterContract_{_name}", (contracts.TimingFitterContract,),
         {"name": _name, **TIMING_EXTRAS.get(_name, {})})
 
+LIMB_EXTRAS = {"circle": {"fits_oblateness": False}}
+
+for _name in _builtin_names("limb-fitter"):
+    globals()[f"TestLimbFitterContract_{_name}"] = type(
+        f"TestLimbFitterContract_{_name}", (contracts.LimbFitterContract,),
+        {"name": _name, **LIMB_EXTRAS.get(_name, {})})
+
 for _name in _builtin_names("photometry"):
     globals()[f"TestPhotometryContract_{_name}"] = type(
         f"TestPhotometryContract_{_name}", (contracts.PhotometryContract,), {"name": _name})

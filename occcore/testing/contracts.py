@@ -386,3 +386,48 @@ class TimingFitterContract(RegistrationContract):
                         exposure_s=0.1, flux=flux)
         with pytest.raises(NotApplicable):
             self._fit(registered, lc, truth)
+
+
+# -- limb fitters --------------------------------------------------------------------------------
+
+
+class LimbFitterContract(RegistrationContract):
+    """A limb fitter recovers the generating limb of synthetic chords within a few sigma,
+    keeps clear of negative chords, gives two-sided errors, and declines too few chords."""
+
+    kind = "limb-fitter"
+    fits_oblateness = True
+
+    def _fit(self, registered, chords):
+        from occcore.plugin import StepContext
+        return registered.spec.fit(tuple(chords), options=None, context=StepContext())
+
+    def _truth(self):
+        return dict(center_f_km=4.0, center_g_km=-7.0, equatorial_radius_km=120.0,
+                    oblateness=0.12 if self.fits_oblateness else 0.0, position_angle_deg=40.0)
+
+    def test_recovers_the_generating_limb(self, registered):
+        from occcore.testing.synthetic import ellipse_chords
+        chords, truth = ellipse_chords(n_chords=12, err_km=(0.5, 1.5), n_negative=0, seed=3,
+                                       **self._truth())
+        fit = self._fit(registered, chords)
+        assert abs(fit.equatorial_radius_km - truth["equatorial_radius_km"]) < 5
+        assert abs(fit.center_f_km - truth["center_f_km"]) < 5
+        assert abs(fit.center_g_km - truth["center_g_km"]) < 5
+        for name, (minus, plus) in fit.errors.items():
+            assert minus > 0 and plus > 0, name
+        assert fit.dof > 0 and np.isfinite(fit.chi2)
+
+    def test_respects_negative_chords(self, registered):
+        from occcore.testing.synthetic import ellipse_chords
+        chords, truth = ellipse_chords(n_chords=6, err_km=(3.0, 6.0), n_negative=2, seed=5,
+                                       **self._truth())
+        fit = self._fit(registered, chords)
+        assert fit.params.get("negative_chords_crossed") == []
+
+    def test_too_few_chords_are_declined(self, registered):
+        from occcore.model import Chord
+        one = Chord(name="only", positive=True, f_km=np.array([-10.0]), g_km=np.array([5.0]),
+                    err_km=np.array([1.0]))
+        with pytest.raises(NotApplicable):
+            self._fit(registered, [one])

@@ -42,7 +42,7 @@ class LimbOptions:
     error_projection: str = attrs.field(default="radial", validator=attrs.validators.in_(
         ("radial", "sora")))
     errors: bool = True
-    levels: tuple = attrs.field(default=(1.0, 9.0), converter=tuple)   # delta chi2 of the intervals
+    levels: tuple = attrs.field(default=(1.0,), converter=tuple)   # delta chi2: (1.0, 9.0) adds 3 sigma
 
 
 def radius_model(theta, a, oblateness, pa_deg):
@@ -95,12 +95,19 @@ def _collect(chords, sigma_model_km, projection="radial") -> _Data:
             ng.extend(chord.g_km)
             nn.extend([chord.name] * len(chord.f_km))
     s = np.array(s, float)
+    nf, ng, nn = np.array(nf, float), np.array(ng, float), tuple(nn)
+    if len(nf) and len(f):
+        # path points far from every positive chord cannot touch any limb that fits them
+        centre = np.array([np.mean(f), np.mean(g)])
+        reach = 3 * max(float(np.max(np.hypot(np.array(f) - centre[0],
+                                              np.array(g) - centre[1]))), 1.0)
+        near = np.hypot(nf - centre[0], ng - centre[1]) < reach
+        nf, ng, nn = nf[near], ng[near], tuple(np.array(nn, object)[near])
     if len(s) and np.any(np.sqrt(s ** 2 + sigma_model_km ** 2) <= 0):
         raise NotApplicable("a chord point has no error; give its timing error or set "
                             "sigma_model_km")
     return _Data(np.array(f, float), np.array(g, float), s, np.array(dirs, float).reshape(-1, 2),
-                 float(sigma_model_km), projection, tuple(names), np.array(nf, float),
-                 np.array(ng, float), tuple(nn))
+                 float(sigma_model_km), projection, tuple(names), nf, ng, nn)
 
 
 class _Problem:
@@ -114,17 +121,37 @@ class _Problem:
         values.update(zip(self.free, x, strict=True))
         return np.array([values[p] for p in PARAMS])
 
-    def residuals(self, x) -> np.ndarray:
-        f0, g0, a, e, pa = self.full(x)
+    def batch(self, xs: np.ndarray) -> np.ndarray:
+        """Residual vectors for many parameter sets at once: (m, n_free) -> (m, n)."""
+        xs = np.atleast_2d(xs)
+        full = np.empty((len(xs), len(PARAMS)))
+        for k, p in enumerate(PARAMS):
+            full[:, k] = self.fixed[p] if p in self.fixed else xs[:, self.free.index(p)]
+        f0, g0, a, e, pa = (full[:, k:k + 1] for k in range(5))
         d = self.data
-        theta = np.arctan2(d.g - g0, d.f - f0)
-        r = np.hypot(d.f - f0, d.g - g0)
-        res = (r - radius_model(theta, a, e, pa)) / d.radial_sigma(f0, g0)
+        df, dg = d.f[None, :] - f0, d.g[None, :] - g0
+        r = np.hypot(df, dg)
+        b = a * (1 - e)
+        ang = np.arctan2(dg, df) + np.radians(pa)
+        model = a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
+        if d.projection == "sora":
+            factor = 1.0
+        else:
+            safe = np.maximum(r, 1e-12)
+            factor = np.maximum(np.abs(df / safe * d.direction[:, 0]
+                                       + dg / safe * d.direction[:, 1]), 0.2)
+        sigma = np.sqrt((d.sigma * factor) ** 2 + d.sigma_model ** 2)
+        res = (r - model) / sigma
         if len(d.neg_f):
-            theta_n = np.arctan2(d.neg_g - g0, d.neg_f - f0)
-            inside = radius_model(theta_n, a, e, pa) - np.hypot(d.neg_f - f0, d.neg_g - g0)
-            res = np.concatenate([res, np.clip(inside, 0, None) / NEGATIVE_SIGMA_KM])
+            nf, ng = d.neg_f[None, :] - f0, d.neg_g[None, :] - g0
+            ang_n = np.arctan2(ng, nf) + np.radians(pa)
+            model_n = a * b / np.sqrt((a * np.sin(ang_n)) ** 2 + (b * np.cos(ang_n)) ** 2)
+            inside = model_n - np.hypot(nf, ng)
+            res = np.concatenate([res, np.clip(inside, 0, None) / NEGATIVE_SIGMA_KM], axis=1)
         return res
+
+    def residuals(self, x) -> np.ndarray:
+        return self.batch(np.asarray(x, float)[None, :])[0]
 
     def chi2(self, x) -> float:
         r = self.residuals(x)
@@ -151,11 +178,7 @@ class _Problem:
         lam = 1e-3
         for _ in range(max_iter):
             step = 1e-6 * np.maximum(np.abs(x), 1.0)
-            jac = np.empty((len(r), len(x)))
-            for k in range(len(x)):
-                xk = x.copy()
-                xk[k] += step[k]
-                jac[:, k] = (self.residuals(xk) - r) / step[k]
+            jac = ((self.batch(x[None, :] + np.diag(step)) - r[None, :]) / step[:, None]).T
             jtj = jac.T @ jac
             grad = jac.T @ r
             improved = False
@@ -307,7 +330,8 @@ def _fit(chords, *, options, context, circle: bool):
         direction = np.array([data.f[-1] - data.f[0], data.g[-1] - data.g[0]])
         for c, x in solutions:
             full = problem.full(x)
-            side = np.sign(np.cross(direction, full[:2] - mid))
+            offset = full[:2] - mid
+            side = np.sign(direction[0] * offset[1] - direction[1] * offset[0])
             if not any(s == side for s, _, _ in alternatives):
                 alternatives.append((side, c, x))
     a_scale = max(1.0, float(problem.full(best)[2]))
