@@ -181,11 +181,18 @@ class _Problem:
             jac = ((self.batch(x[None, :] + np.diag(step)) - r[None, :]) / step[:, None]).T
             jtj = jac.T @ jac
             grad = jac.T @ r
+            # a parameter held at a bound by its gradient stays out of the step; clipping
+            # a step into the bound instead makes LM crawl along it
+            moving = ~(((x <= lo) & (grad > 0)) | ((x >= hi) & (grad < 0)))
+            if not moving.any():
+                break
+            jtj_m, grad_m = jtj[np.ix_(moving, moving)], grad[moving]
+            damping = np.diag(np.diag(jtj_m) + 1e-12)
             improved = False
             for _ in range(12):
-                a = jtj + lam * np.diag(np.diag(jtj) + 1e-12)
+                delta = np.zeros_like(x)
                 try:
-                    delta = -np.linalg.solve(a, grad)
+                    delta[moving] = -np.linalg.solve(jtj_m + lam * damping, grad_m)
                 except np.linalg.LinAlgError:
                     lam *= 10
                     continue
@@ -193,7 +200,9 @@ class _Problem:
                 r_new = self.residuals(x_new)
                 cost_new = float(r_new @ r_new)
                 if cost_new < cost:
-                    converged = (cost - cost_new < 1e-10 * max(cost, 1e-9) + 1e-14
+                    # chi2 to 1e-7 is far finer than any use of it (profile crossings
+                    # are located to 1e-4 in sqrt(delta chi2))
+                    converged = (cost - cost_new < 1e-8 * cost + 1e-7
                                  or np.all(np.abs(x_new - x) < 1e-9 * (np.abs(x) + 1)))
                     x, r, cost = x_new, r_new, cost_new
                     lam = max(lam / 5, 1e-12)
