@@ -18,7 +18,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 
 from occcore.chords import load_chords
 from occcore.plugin import StepContext
@@ -57,7 +56,7 @@ def main():
         return
     points = []
     for c in positives:
-        for k, edge in enumerate(("immersion", "emersion")):
+        for k, _edge in enumerate(("immersion", "emersion")):
             points.append([c.name, float(c.f_km[k]), float(c.g_km[k]), c.meta["vf_kms"][k],
                            c.meta["vg_kms"][k], c.meta["time_err_s"][k]])
     request = json.dumps({"points": points, "kwargs": SORA_KWARGS, "seed": 1})

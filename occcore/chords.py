@@ -19,7 +19,7 @@ from astropy import units as u
 from astropy.time import Time
 
 from occcore.errors import InputError, UsageError
-from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, Star, angle_deg,
+from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, angle_deg,
                               elements_from, read_ephemeris, star_from)
 from occcore.model import Chord, LimbFit, Site
 

@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 import traceback
+from pathlib import Path
 from collections.abc import Sequence
 
 from occcore import __version__
@@ -103,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", help="write limb.json and limb.png here")
     p.add_argument("--model", help="one limb fitter instead of the [limb] chain")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = command("report", "write reports (SORA, IOTA-ES, NA Excel, PyMovie CSV, VizieR, plots) "
+                "from a run directory")
+    p.add_argument("run_dir", help="directory written by reduce, fit and/or limb (or its parent)")
+    p.add_argument("--format", metavar="NAME[,NAME...]",
+                   help="reporters to run (default: [report] writers); see 'occcore plugins'")
+    p.add_argument("-o", "--outdir", help="output directory (default: RUN_DIR)")
+    p.add_argument("--observer", action="append", default=[], metavar="FILE",
+                   help="observer profile (TOML); repeat to merge (later wins); "
+                   "default: [report] observer")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p = command("demo", "write a synthetic SER occultation, reduce it and compare with the truth")
     p.add_argument("outdir", help="output directory")
     p.add_argument("--frames", type=int, default=1500, help="number of frames (default 1500)")
@@ -292,6 +303,25 @@ def cmd_limb(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from occcore.api import dumps
+    from occcore.report import load_run, raise_failures, write_reports
+    with _progress_session(args) as session:
+        names = [n.strip() for n in args.format.split(",") if n.strip()] if args.format else \
+            session.config.get("report.writers")
+        observer = args.observer or session.config.get("report.observer")
+        run = load_run(args.run_dir, [Path(p).expanduser() for p in observer])
+        outcome = write_reports(session, run, names, args.outdir or args.run_dir)
+    if args.json:
+        print(dumps({"files": [str(f) for f in outcome.files],
+                     "failures": [{"reporter": n, "reason": r} for n, r in outcome.failures]}))
+    else:
+        for f in outcome.files:
+            print(f"wrote {f}")
+    raise_failures(outcome)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from occcore.api import dumps
     from occcore.demo import run_demo
@@ -306,7 +336,7 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
             "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "fit": cmd_fit,
-            "limb": cmd_limb, "demo": cmd_demo}
+            "limb": cmd_limb, "report": cmd_report, "demo": cmd_demo}
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -47,6 +47,12 @@ def _names(value):
     return None
 
 
+def _paths(value):
+    if not all(isinstance(v, str) for v in value):
+        return "must be a list of file paths"
+    return None
+
+
 def _positive(value):
     return None if value > 0 else "must be > 0"
 
@@ -111,7 +117,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "options": FREE_TABLE,
     },
     "report": {
-        "writers": Key([], (list,), "reporters that all run after a step", _names),
+        "writers": Key([], (list,), "reporters that all run after reduce, fit and limb "
+                       "(and the default of occcore report --format)", _names),
+        "observer": Key([], (list,), "observer-profile TOML files, merged (later wins)", _paths),
         "options": FREE_TABLE,
     },
 }

@@ -29,7 +29,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import Angle, EarthLocation, SkyCoord
+from astropy.coordinates import Angle, EarthLocation
 from astropy.time import Time
 from astropy.utils import iers
 
@@ -145,7 +145,8 @@ class EphemerisTable:
                 kind(x, self.distance_au)(xt) * AU_KM)
 
 
-_HZ_DATE = re.compile(r"^\s*(\d{4}-[A-Za-z]{3}-\d{2}|\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)")
+_HZ_DATE = re.compile(r"^\s*(\d{4}-[A-Za-z]{3}-\d{2}|\d{4}-\d{2}-\d{2})"
+                      r"[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)")
 _MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
                                        "sep", "oct", "nov", "dec"], 1)}
 

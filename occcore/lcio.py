@@ -217,10 +217,16 @@ def read_sora(path: Path, column, exposure_s, date, tref=None, time_column: int 
     """SORA-style text: time (JD, ISO, or seconds after ``tref``), flux, optional error.
 
     ``time_column`` and a numeric ``column`` pick other columns (SORA's ``usecols``)."""
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()
-             and not ln.lstrip().startswith("#")]
+    all_lines = path.read_text(errors="replace").splitlines()
+    lines = [ln for ln in all_lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InputError(f"{path}: empty light-curve file")
+    if tref is None:
+        # occcore's SORA export names its reference in the header
+        found = next((m.group(1) for ln in all_lines if ln.lstrip().startswith("#")
+                      for m in [re.search(r"tref\s*=\s*([0-9T:. -]+?)\s*(?:UTC)?\s*$", ln)] if m),
+                     None)
+        tref = found
     delimiter = "," if "," in lines[0] else None
     split = (lambda ln: [x.strip().strip('"') for x in ln.split(",")]) if delimiter else \
         (lambda ln: ln.split())

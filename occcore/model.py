@@ -504,3 +504,40 @@ class Provenance:
 
     def to_dict(self) -> dict:
         return {"steps": [s.to_dict() for s in self.steps]}
+
+
+@attrs.frozen(kw_only=True)
+class ReportInput:
+    """Everything a reporter may use: the outputs of one run, read once.
+
+    ``lightcurve`` is the analysed signal (the one the timing fit used, else the
+    normalised ratio); ``apertures`` the net flux of every aperture by name; ``timing``
+    and ``limb`` the contents of ``timing.json`` and ``limb.json``; ``profile`` the
+    observer profile (sections observer, site, equipment, event, conditions); ``steps``
+    the provenance of every step that produced them, fallbacks included.
+    """
+
+    directory: Any
+    lightcurve: LightCurve | None = None
+    apertures: Mapping[str, LightCurve] = attrs.field(factory=dict)
+    timing: Mapping[str, Any] | None = None
+    limb: Mapping[str, Any] | None = None
+    profile: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    steps: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    occcore_version: str = ""
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """One section of the observer profile (empty when absent)."""
+        return self.profile.get(name, {})
+
+    def produced_by(self) -> str:
+        """'occcore X; read: ser; align: tracker; ...' with every fallback that was tried."""
+        parts = [f"occcore {self.occcore_version}"]
+        for step in self.steps:
+            tried = [a for a in step.get("attempts", []) if a.get("status") != "ok"]
+            text = f"{step.get('step')}: {step.get('implementation')}"
+            if tried:
+                text += " (after " + ", ".join(
+                    f"{a.get('implementation')} {a.get('status')}" for a in tried) + ")"
+            parts.append(text)
+        return "; ".join(parts)

@@ -46,12 +46,15 @@ import pluggy
 
 from occcore.errors import CorruptSource, InputError
 from occcore.model import FrameSeries
+from occcore.output import atomic_path, write_text
+from occcore.plotting import draw_limb, draw_timing, new_figure, save_figure
 
 __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
     "Probe", "Source", "StepContext", "Event",
     "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
     "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "SPEC_TYPES",
+    "atomic_path", "write_text", "new_figure", "save_figure", "draw_timing", "draw_limb",
 ]
 
 API_VERSION = 1

@@ -24,7 +24,8 @@ from occcore.config import make_options
 from occcore.errors import InputError, UsageError
 from occcore.lcio import read_lightcurve
 from occcore.model import LightCurve, TimingResult, iso_utc
-from occcore.output import atomic_path, write_json
+from occcore.output import write_json
+from occcore.plotting import draw_timing, new_figure, save_figure
 
 # command-line option -> fitter option field
 PHYSICS = {"velocity": "velocity_kms", "distance": "distance_au",
@@ -105,6 +106,8 @@ def result_json(result: TimingResult, lc: LightCurve, source: str) -> dict[str, 
                     if k in p},
         "intervals": {"profile": p.get("profile_intervals"),
                       "monte_carlo": p.get("monte_carlo_intervals")},
+        # the readings as fitted (seconds after epoch_utc), for reports and plots
+        "epoch_utc": p.get("epoch_utc"), "readings": p.get("readings"),
         "provenance": [s.to_dict() for s in result.provenance],
         "occcore_version": __version__,
     }
@@ -167,12 +170,16 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
                             gate=gate, strict=session.strict, source=name, emit=session.emit)
     except ChainExhausted as exc:
         if exc.attempts and all(a.status == "declined" for a in exc.attempts):
-            summary = {"event_detected": False, "source": name,
+            summary = {"event_detected": False, "source": name, "occcore_version": __version__,
                        "reason": "; ".join(f"{a.implementation}: {a.reason}" for a in exc.attempts),
-                       "attempts": [a.to_dict() for a in exc.attempts]}
+                       "attempts": [a.to_dict() for a in exc.attempts],
+                       "provenance": [{"step": "timing", "implementation": "no event",
+                                       "attempts": [a.to_dict() for a in exc.attempts]}]}
             files = ()
             if outdir is not None:
-                files = (write_json(Path(outdir) / "timing.json", summary),)
+                from occcore.report import report_after_step
+                files = (write_json(Path(outdir) / "timing.json", summary),
+                         *report_after_step(session, outdir))
             return FitOutcome(result=None, summary=summary, files=files)
         raise
     result = attrs.evolve(chained.value, provenance=(chained.provenance("timing"),))
@@ -182,64 +189,14 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
         outdir = Path(outdir)
         files.append(write_json(outdir / "timing.json", {**summary, "versions": versions()}))
         if plot:
-            files.append(plot_timing(result, lc, outdir / "timing.png", name))
+            files.append(plot_timing(jsonable(summary), outdir / "timing.png", name))
+        from occcore.report import report_after_step
+        files += report_after_step(session, outdir)
     return FitOutcome(result=result, summary=jsonable(summary), files=tuple(files))
 
 
-def plot_timing(result: TimingResult, lc: LightCurve, path: Path, title: str) -> Path:
-    """Data, model and residuals; the edges with their 1 and 3 sigma intervals, whole curve
-    and zooms on each edge."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    p = result.params
-    readings = p["readings"]
-    start = np.array(readings["start_s"])
-    end = np.array(readings["end_s"])
-    mid = 0.5 * (start + end)
-    flux = np.array(readings["flux"])
-    model = np.array(readings["model"])
-    edges = [(name, p.get(f"{name}_s"), getattr(result, f"{name}_err_s"),
-              getattr(result, f"{name}_err3_s")) for name in ("immersion", "emersion")]
-    edges = [e for e in edges if e[1] is not None]
-    t0 = edges[0][1] if edges else mid[0]
-    fig = Figure(figsize=(12, 6.5))
-    FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 1 + len(edges), height_ratios=(3, 1), hspace=0.08, wspace=0.25)
-    columns = [(None, "whole light curve")] + [(e, e[0]) for e in edges]
-    for col, (edge, label) in enumerate(columns):
-        top = fig.add_subplot(grid[0, col])
-        bottom = fig.add_subplot(grid[1, col], sharex=top)
-        x = mid - t0
-        top.plot(x, flux, ".", ms=3, color="0.3", label="data (normalised)")
-        top.step(x, model, where="mid", color="tab:red", lw=1.2, label=f"{result.model} model")
-        bottom.plot(x, flux - model, ".", ms=3, color="0.3")
-        bottom.axhline(0, color="tab:red", lw=0.8)
-        for _name, t, err1, err3 in edges:
-            for ax in (top, bottom):
-                ax.axvline(t - t0, color="tab:blue", lw=1)
-                if err3:
-                    ax.axvspan(t - t0 - err3[0], t - t0 + err3[1], color="tab:blue", alpha=0.12)
-                if err1:
-                    ax.axvspan(t - t0 - err1[0], t - t0 + err1[1], color="tab:blue", alpha=0.3)
-        if edge is not None:
-            scale = max(edge[3][0] + edge[3][1] if edge[3] else 0, 8 * (end - start).mean())
-            top.set_xlim(edge[1] - t0 - 2 * scale, edge[1] - t0 + 2 * scale)
-            when = result.immersion if label == "immersion" else result.emersion
-            top.set_title(f"{label} {iso_utc(when)[11:]} UTC\n"
-                          f"-{edge[2][0]:.4f} / +{edge[2][1]:.4f} s (1σ, dark band; 3σ light)",
-                          fontsize=8)
-        else:
-            top.set_title(f"{Path(title).name}\n{result.model} model, χ² {result.chi2:.1f} / "
-                          f"{result.dof}, SNR {result.snr:.1f}", fontsize=8)
-            top.legend(fontsize=7, loc="lower left")
-        top.tick_params(labelbottom=False)
-        bottom.set_xlabel(f"s after {'immersion' if edges else 'start'}", fontsize=8)
-        if col == 0:
-            top.set_ylabel("normalised flux")
-            bottom.set_ylabel("residual")
-        top.grid(alpha=0.3)
-        bottom.grid(alpha=0.3)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return path
+def plot_timing(summary: dict[str, Any], path: Path, title: str) -> Path:
+    """timing.png: data, model and residuals, each edge with its 1 and 3 sigma bands."""
+    fig = new_figure(12, 6.5)
+    draw_timing(fig, summary, Path(title).name)
+    return save_figure(fig, path)

@@ -17,4 +17,10 @@ BUILTIN_PLUGINS = (
     "occplugins.fitters.square",
     "occplugins.fitters.diffraction",
     "occplugins.fitters.limb",
+    "occplugins.reporters.sora",
+    "occplugins.reporters.iota_es",
+    "occplugins.reporters.pymovie_csv",
+    "occplugins.reporters.vizier",
+    "occplugins.reporters.na_excel",
+    "occplugins.reporters.plots",
 )

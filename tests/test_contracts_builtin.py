@@ -112,3 +112,18 @@ def test_contract_catches_a_bad_reader(make_registry, tmp_path):
     wrong = contracts.ReaderSample(path=path, level=Match.SIGNATURE, n_frames=3, height=3, width=3)
     with pytest.raises(AssertionError):
         contract.test_open_gives_a_well_behaved_series([wrong], session)
+
+
+def _na_excel_options(self, tmp_path):
+    """The NA form is not shipped: the contract fills a stand-in with the form's marks."""
+    from report_forms import write_na_template
+    from occplugins.reporters.na_excel import NaExcelOptions
+    return NaExcelOptions(template=str(write_na_template(tmp_path / "form" / "NA_form.xlsx")))
+
+
+REPORTER_EXTRAS = {"na-excel": {"make_options": _na_excel_options}}
+
+for _name in _builtin_names("reporter"):
+    globals()[f"TestReporterContract_{_name}"] = type(
+        f"TestReporterContract_{_name}", (contracts.ReporterContract,),
+        {"name": _name, **REPORTER_EXTRAS.get(_name, {})})

@@ -431,3 +431,41 @@ class LimbFitterContract(RegistrationContract):
                     err_km=np.array([1.0]))
         with pytest.raises(NotApplicable):
             self._fit(registered, [one])
+
+
+# -- reporters -----------------------------------------------------------------------------------
+
+
+class ReporterContract(RegistrationContract):
+    """A reporter writes only inside its destination, atomically (no leftovers), returns
+    the paths it wrote, declines (NotApplicable) a run with nothing to report, and never
+    touches the run's own files."""
+
+    kind = "reporter"
+
+    def make_options(self, tmp_path):
+        """Options for the reporter under test (None: its defaults)."""
+        return None
+
+    def _write(self, registered, run, destination, tmp_path):
+        from occcore.plugin import StepContext
+        return registered.spec.write(run, destination, options=self.make_options(tmp_path),
+                                     context=StepContext())
+
+    def test_writes_its_files_inside_the_destination(self, registered, tmp_path):
+        from occcore.testing.synthetic import report_input
+        for positive in (True, False):
+            run, _ = report_input(tmp_path / "run", positive=positive, with_limb=True)
+            destination = tmp_path / f"out-{positive}"
+            written = [Path(p) for p in self._write(registered, run, destination, tmp_path)]
+            assert written, "returned no path"
+            for path in written:
+                assert path.is_file() and path.stat().st_size > 0, path
+                assert path.resolve().parent == destination.resolve(), path
+            leftovers = [p.name for p in destination.iterdir() if p not in written]
+            assert leftovers == [], f"files written but not returned: {leftovers}"
+
+    def test_empty_run_is_declined(self, registered, tmp_path):
+        from occcore.model import ReportInput
+        with pytest.raises(NotApplicable):
+            self._write(registered, ReportInput(directory=tmp_path), tmp_path / "out", tmp_path)

@@ -409,3 +409,75 @@ def diffraction_lightcurve(*, n_before: int = 100, n_event: int = 30, n_after: i
                              wavelength_um=wavelength_um, bandwidth_um=bandwidth_um,
                              exposure_s=exposure_s)
     return lc, truth
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+SAMPLE_PROFILE = {
+    "observer": {"name": "Ada Observer", "email": "ada@example.org", "address": "1 Dome Road"},
+    "site": {"nearest_city": "Springfield", "country_code": "NZ", "latitude": "-36 50 41.3",
+             "longitude": "+174 45 55.8", "latitude_deg": -(36 + 50 / 60 + 41.3 / 3600),
+             "longitude_deg": 174 + 45 / 60 + 55.8 / 3600, "altitude_m": 81.0, "datum": "WGS84"},
+    "equipment": {"telescope": "SCT", "aperture_cm": 28, "focal_length_cm": 280,
+                  "camera": "QHY174M GPS", "time_source": "GPS", "method": "video"},
+    "event": {"asteroid": "Theobalda", "asteroid_number": 778, "star": "UCAC4 361-199861",
+              "predicted_utc": "2024-03-01T02:03:15"},
+    "conditions": {"wind": 2, "temperature_c": 14.5, "transparency": 1, "stability": 2,
+                   "comments": "synthetic run"},
+}
+
+
+def report_input(directory, *, positive: bool = True, seed: int = 0, with_limb: bool = False):
+    """A ReportInput with a known truth: a square-well light curve (or a flat one), a timing
+    summary holding the true edges with 1/2/3-sigma errors of 1/2/3 ms, every profile
+    section filled; optionally a limb summary over synthetic chords."""
+    from astropy import units as u
+
+    from occcore.model import ReportInput, iso_utc
+    lc, truth = square_well_lightcurve(n_points=400, cadence_s=0.04, immersion_s=6.123457,
+                                       emersion_s=9.876543, bottom=0.1 if positive else 1.0,
+                                       sigma=0.03, seed=seed)
+    target = attrs.evolve(lc, flux=lc.flux * 20000.0, flux_err=lc.flux_err * 20000.0,
+                          name="target", meta={"column": "flux_target"})
+    reference = attrs.evolve(lc, flux=np.full(len(lc.flux), 30000.0), flux_err=None,
+                             name="reference", meta={"column": "flux_reference"})
+    ratio = attrs.evolve(lc, meta={"column": "ratio"}, name="ratio")
+    epoch = lc.times.epoch
+    timing = {"event_detected": False, "reason": "no significant event (synthetic)"}
+    if positive:
+        timing = {"event_detected": True, "model": "square", "epoch_utc": iso_utc(epoch),
+                  "chi2": 398.0, "dof": 396, "snr": 30.0, "baseline": 1.0, "bottom": 0.1,
+                  "duration_s": truth.emersion_s - truth.immersion_s}
+        for edge, t in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
+            timing[f"{edge}_utc"] = iso_utc(epoch + t * u.s)
+            for level, suffix in ((1, ""), (2, "2"), (3, "3")):
+                timing[f"{edge}_err{suffix}_s"] = [0.001 * level, 0.0012 * level]
+    steps = ({"step": "timing", "implementation": "square",
+              "attempts": [{"implementation": "diffraction", "status": "declined"},
+                           {"implementation": "square", "status": "ok"}]},)
+    limb = None
+    if with_limb:
+        chords, shape = ellipse_chords(n_chords=4, n_negative=1, seed=seed)
+        # the shadow moves along +f at 20 km/s: a point's time is epoch + f / 20 s
+        speed_kms = 20.0
+
+        def at(f_km):
+            return iso_utc(epoch + (f_km / speed_kms) * u.s)
+
+        described = []
+        for c in chords:
+            entry = {"name": c.name, "positive": c.positive, "f_km": c.f_km.tolist(),
+                     "g_km": c.g_km.tolist(),
+                     "err_km": None if c.err_km is None else c.err_km.tolist()}
+            if c.positive:
+                entry.update(times_utc=[at(f) for f in c.f_km], vf_kms=[speed_kms] * 2,
+                             vg_kms=[0.0, 0.0], time_err_s=(c.err_km / speed_kms).tolist())
+            else:
+                entry.update(start_utc=at(c.f_km[0]), end_utc=at(c.f_km[-1]))
+            described.append(entry)
+        limb = {"model": "ellipse", "chi2": 3.2, "dof": 3, "event": {"name": "synthetic"},
+                **shape, **{f"{p}_err": [1.0, 1.5] for p in shape}, "chords": described}
+    return ReportInput(directory=Path(directory), lightcurve=ratio,
+                       apertures={"target": target, "reference": reference}, timing=timing,
+                       limb=limb, profile=SAMPLE_PROFILE, steps=steps,
+                       occcore_version="test"), truth

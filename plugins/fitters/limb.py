@@ -20,7 +20,6 @@ import math
 
 import attrs
 import numpy as np
-from scipy import optimize
 
 from occcore.model import LimbFit
 from occcore.plugin import LimbFitterSpec, NotApplicable, hookimpl
@@ -282,7 +281,7 @@ def _profile_errors(problem: _Problem, best: np.ndarray, chi2_min: float, scales
 
         state = {"x": np.delete(best, j)}
 
-        def profile(value, name=name, sub=sub, state=state):
+        def profile(value, name=name, sub=sub, state=state, others=others):
             # continuation: start from the nuisance parameters of the previous point
             sub.fixed[name] = value
             if not others:
@@ -300,7 +299,7 @@ def _profile_errors(problem: _Problem, best: np.ndarray, chi2_min: float, scales
                 return value > 0
             return True
 
-        def side(direction, level, j=j, state=state):
+        def side(direction, level, j=j, state=state, delta=delta, valid=valid, name=name):
             state["x"] = np.delete(best, j)
             return _crossing(delta, best[j], direction, scales[name], level, valid)
 
@@ -369,7 +368,7 @@ def _fit(chords, *, options, context, circle: bool):
     }
     if two_sided and len(alternatives) > 1:
         params["solutions"] = []
-        for side, c, x in alternatives:
+        for _side, c, x in alternatives:
             values = problem.full(x)
             crossed = _negative_crossings(data, values, include_penalised=True)
             params["solutions"].append({

@@ -1,1 +1,1 @@
-"""In-tree reporters."""
+"""In-tree reporters: SORA files, IOTA forms, CSV for PyOTE, VizieR, plots."""

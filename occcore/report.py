@@ -1,0 +1,186 @@
+"""Reports: read a run directory and an observer profile, run the chosen reporters.
+
+A run directory is what ``reduce``, ``fit`` and ``limb`` write (``lightcurve.ecsv`` +
+``run.json``, ``timing.json``, ``limb.json``), in the directory itself or one level
+below (``occcore demo`` writes ``OUTDIR/reduction``). Every reporter named runs; one
+failing does not stop the others, and the command fails at the end if any did.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from occcore import __version__
+from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
+from occcore.model import LightCurve, ReportInput
+
+RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
+
+# the observer profile: filled once, merged from one or more TOML files (later wins)
+PROFILE_KEYS: dict[str, tuple[str, ...]] = {
+    "observer": ("name", "second_observer", "more_observers", "email", "address", "phone"),
+    "site": ("name", "nearest_city", "state", "country", "country_code", "latitude",
+             "longitude", "altitude_m", "datum"),
+    "equipment": ("telescope", "aperture_cm", "focal_length_cm", "camera", "video_format",
+                  "time_source", "timing_device", "method", "software"),
+    "event": ("asteroid", "asteroid_number", "star", "predicted_utc", "outcome"),
+    "conditions": ("wind", "temperature_c", "transparency", "stability", "comments"),
+}
+NUMERIC_KEYS = {("site", "altitude_m"), ("equipment", "aperture_cm"),
+                ("equipment", "focal_length_cm"), ("event", "asteroid_number"),
+                ("conditions", "wind"), ("conditions", "temperature_c")}
+
+
+@attrs.frozen
+class ReportOutcome:
+    files: tuple[Path, ...]
+    failures: tuple[tuple[str, str], ...]      # (reporter, reason)
+
+
+def load_profile(paths: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+    """Merge observer-profile TOML files; unknown sections or keys are errors."""
+    from occcore.geometry import angle_deg
+    from astropy import units as u
+
+    profile: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such observer profile") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: not valid TOML: {exc}") from None
+        for section, table in data.items():
+            if section not in PROFILE_KEYS:
+                raise InputError(f"{path}: unknown section [{section}]"
+                                 f"{did_you_mean(section, PROFILE_KEYS)}; known: "
+                                 f"{', '.join(PROFILE_KEYS)}")
+            if not isinstance(table, dict):
+                raise InputError(f"{path}: [{section}] must be a table")
+            for key, value in table.items():
+                if key not in PROFILE_KEYS[section]:
+                    raise InputError(f"{path}: [{section}] unknown key {key!r}"
+                                     f"{did_you_mean(key, PROFILE_KEYS[section])}")
+                if (section, key) in NUMERIC_KEYS and not isinstance(value, (int, float)):
+                    raise InputError(f"{path}: [{section}] {key} must be a number, got {value!r}")
+                profile.setdefault(section, {})[key] = value
+    site = profile.get("site", {})
+    for key, unit in (("latitude", u.deg), ("longitude", u.deg)):
+        if key in site:
+            try:
+                site[f"{key}_deg"] = angle_deg(site[key], unit)
+            except Exception as exc:
+                raise InputError(f"observer profile [site] {key} {site[key]!r}: {exc}") from None
+    if "latitude_deg" in site and abs(site["latitude_deg"]) > 90:
+        raise InputError(f"observer profile [site] latitude {site['latitude']!r} is beyond +-90")
+    return profile
+
+
+def find_run_files(run_dir: Path) -> dict[str, Path]:
+    """The newest of each run file in ``run_dir`` or one level below."""
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a directory")
+    found: dict[str, Path] = {}
+    for name in RUN_FILES:
+        candidates = [run_dir / name] + sorted(run_dir.glob(f"*/{name}"))
+        candidates = [c for c in candidates if c.is_file()]
+        if candidates:
+            found[name] = max(candidates, key=lambda c: c.stat().st_mtime)
+    if not found:
+        raise InputError(f"{run_dir}: no {', '.join(RUN_FILES)} here or one level below; "
+                         "run occcore reduce, fit or limb with -o first")
+    return found
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not readable JSON: {exc}") from None
+
+
+def _aperture_curves(path: Path) -> dict[str, LightCurve]:
+    from astropy.table import Table
+
+    from occcore.lcio import read_ecsv
+    names = [c[len("flux_"):] for c in Table.read(path, format="ascii.ecsv").colnames
+             if c.startswith("flux_") and not c.startswith("flux_err_")]
+    return {name: read_ecsv(path, f"flux_{name}", None, None) for name in names}
+
+
+def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
+    from occcore.lcio import read_lightcurve
+
+    run_dir = Path(run_dir)
+    files = find_run_files(run_dir)
+    steps: list[dict] = []
+    apertures: dict[str, LightCurve] = {}
+    lightcurve = None
+    if "lightcurve.ecsv" in files:
+        apertures = _aperture_curves(files["lightcurve.ecsv"])
+        run_json = files["lightcurve.ecsv"].parent / "run.json"
+        if run_json.is_file():
+            recorded = _read_json(run_json).get("metadata", {}).get("provenance", {})
+            steps += recorded.get("steps", []) if isinstance(recorded, dict) else recorded
+    timing = _read_json(files["timing.json"]) if "timing.json" in files else None
+    if timing is not None:
+        steps += timing.get("provenance", [])
+        source = Path(timing.get("source") or "")
+        if source.is_file():
+            lightcurve = read_lightcurve(source, column=timing.get("column"),
+                                         exposure_s=timing.get("exposure_s"))
+    if lightcurve is None and "lightcurve.ecsv" in files:
+        lightcurve = read_lightcurve(files["lightcurve.ecsv"])
+    limb = _read_json(files["limb.json"]) if "limb.json" in files else None
+    if limb is not None:
+        steps += limb.get("provenance", [])
+    return ReportInput(directory=run_dir, lightcurve=lightcurve, apertures=apertures,
+                       timing=timing, limb=limb, profile=load_profile(profile_paths),
+                       steps=tuple(steps), occcore_version=__version__)
+
+
+def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> ReportOutcome:
+    """Run every reporter in ``names``; collect failures instead of stopping at one."""
+    outdir = Path(outdir)
+    if not names:
+        raise UsageError("no report format given; known: " +
+                         ", ".join(r.name for r in session.registry.implementations("reporter")))
+    reporters = [session.registry.get("reporter", n) for n in names]
+    context = session.context("report")
+    files: list[Path] = []
+    failures: list[tuple[str, str]] = []
+    for registered in reporters:
+        options = session.options("report", registered)
+        try:
+            written = registered.spec.write(run, outdir, options=options, context=context)
+            files.extend(Path(p) for p in written)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:   # one reporter's failure must not lose the others
+            failures.append((registered.name, f"{type(exc).__name__}: {exc}"))
+    return ReportOutcome(files=tuple(files), failures=tuple(failures))
+
+
+def report_after_step(session, outdir) -> list[Path]:
+    """The ``[report] writers`` of the configuration, run on a step's output directory."""
+    names = session.config.get("report.writers")
+    if not names or outdir is None:
+        return []
+    run = load_run(outdir, [Path(p).expanduser() for p in session.config.get("report.observer")])
+    outcome = write_reports(session, run, names, outdir)
+    raise_failures(outcome)
+    return list(outcome.files)
+
+
+def raise_failures(outcome: ReportOutcome) -> None:
+    if outcome.failures:
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in outcome.failures)
+        written = f" ({len(outcome.files)} file(s) written by the others)" if outcome.files else ""
+        raise StepFailed(f"step 'report': {len(outcome.failures)} reporter(s) failed{written}:\n"
+                         f"{lines}")
