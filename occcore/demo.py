@@ -1,5 +1,7 @@
-"""``occcore demo``: a synthetic SER observation with a known occultation, reduced (and, when
-timing fitters are installed, timed) with the recovered times printed next to the truth.
+"""``occcore demo``: a synthetic SER observation with a known occultation, reduced and timed,
+and a synthetic campaign of chords across a known ellipse, fitted; what was recovered is
+printed next to the truth, and the reports (SORA, IOTA-ES, PyMovie CSV, VizieR, plots) are
+written for a demo observer.
 
 Everything is generated here with a fixed seed; nothing is downloaded.
 """
@@ -15,7 +17,9 @@ from occcore.api import Session
 from occcore.model import iso_utc
 from occcore.reduce import reduce
 from occcore.timing import fit_lightcurve
-from occcore.testing.synthetic import star_field, write_ser
+from occcore.limb import PARAMS, fit_limb
+from occcore.report import load_run, raise_failures, write_reports
+from occcore.testing.synthetic import ellipse_chords, star_field, write_ser
 
 STARS = ((100.0, 80.0, 25000.0), (170.0, 60.0, 40000.0), (60.0, 130.0, 60000.0),
          (200.0, 140.0, 8000.0), (30.0, 40.0, 5000.0))
@@ -37,6 +41,60 @@ def make_observation(path: Path, n_frames: int = 1500, seed: int = 2024):
     times = truth.times.utc()
     write_ser(path, frames, times, depth=16, observer="occcore demo",
               instrument="synthetic camera")
+    return truth
+
+
+CAMPAIGN = dict(center_f_km=12.0, center_g_km=-20.0, equatorial_radius_km=64.0, oblateness=0.15,
+                position_angle_deg=35.0)
+DEMO_PROFILE = """# a demo observer (occcore demo); copy and edit for your own reports
+[observer]
+name = "Demo Observer"
+email = "demo@example.org"
+[site]
+nearest_city = "Auckland"
+country_code = "NZ"
+latitude = "-36 50 41.3"
+longitude = "+174 45 55.8"
+altitude_m = 81
+datum = "WGS84"
+[equipment]
+telescope = "SCT"
+aperture_cm = 28
+focal_length_cm = 280
+camera = "synthetic camera"
+time_source = "GPS"
+method = "video"
+[event]
+asteroid = "Demo"
+asteroid_number = 99999
+star = "UCAC4 361-199861"
+predicted_utc = "2025-09-14T22:41:35"
+[conditions]
+wind = 1
+temperature_c = 15
+transparency = 1
+stability = 1
+comments = "synthetic demo data"
+"""
+REPORTS = ("sora", "iota-es", "pymovie-csv", "vizier", "plots")
+
+
+def write_campaign(path: Path, seed: int = 7) -> dict:
+    """A chords file: seven chords across a known ellipse (Gaussian timing errors) and one
+    negative chord just outside it, on the sky plane. Returns the truth."""
+    chords, truth = ellipse_chords(n_chords=7, err_km=(0.4, 2.0), n_negative=1, seed=seed,
+                                   **CAMPAIGN)
+    lines = ["# occcore demo: a synthetic campaign across a known ellipse", "[event]",
+             'name = "occcore demo campaign (synthetic)"', ""]
+    for c in chords:
+        lines += ["[[chord]]", f'name = "{c.name}"', f"positive = {str(c.positive).lower()}",
+                  "f_km = [" + ", ".join(f"{v:.4f}" for v in c.f_km) + "]",
+                  "g_km = [" + ", ".join(f"{v:.4f}" for v in c.g_km) + "]"]
+        if c.err_km is not None:
+            lines.append("err_km = [" + ", ".join(f"{v:.4f}" for v in c.err_km) + "]")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
     return truth
 
 
@@ -96,6 +154,22 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
             lines.append(f"fitted {edge:<9} {f[edge + '_utc']} UTC -{f[edge + '_err_s'][0]:.4f} "
                          f"+{f[edge + '_err_s'][1]:.4f} s (1 sigma); fitted - true = "
                          f"{report[edge + '_minus_truth_s'] * 1000:+.1f} ms")
+    chords_file = outdir / "campaign" / "chords.toml"
+    shape = write_campaign(chords_file)
+    limb = fit_limb(session, chords_file, outdir=outdir / "limb")
+    report["files"] += [str(chords_file)] + [str(f) for f in limb.files]
+    report["limb"] = {p: {"true": shape[p], "fitted": limb.summary[p],
+                          "err": limb.summary[f"{p}_err"]} for p in PARAMS}
+    lines.append(f"limb of a synthetic campaign (7 chords, 1 negative), {limb.summary['model']}"
+                 f" fit, chi2 {limb.summary['chi2']:.2f} / {limb.summary['dof']}:")
+    for p, v in report["limb"].items():
+        lines.append(f"  {p:<22} true {v['true']:8.3f}  fitted {v['fitted']:8.3f} "
+                     f"-{v['err'][0]:.3f} +{v['err'][1]:.3f}")
+    profile = outdir / "observer.toml"
+    profile.write_text(DEMO_PROFILE)
+    reports = write_reports(session, load_run(outdir, [profile]), REPORTS, outdir / "reports")
+    raise_failures(reports)
+    report["files"] += [str(profile)] + [str(f) for f in reports.files]
     lines += [f"wrote {f}" for f in report["files"]]
     report["text"] = "\n".join(lines)
     return report

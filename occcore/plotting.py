@@ -148,7 +148,10 @@ def draw_limb(ax, limb: dict[str, Any], title: str) -> None:
                         textcoords="offset points")
         else:
             ax.plot(cf, cg, ".", ms=1.5, color="0.4")
-            ax.annotate(f"{c['name']} (negative)", (cf[-1], cg[-1]), fontsize=7, color="0.4")
+            # label the path where it passes the body, not at its far end off the plot
+            k = int(np.argmin(np.hypot(cf - values["center_f_km"], cg - values["center_g_km"])))
+            ax.annotate(f"{c['name']} (negative)", (cf[k], cg[k]), fontsize=7, color="0.4",
+                        xytext=(4, 3), textcoords="offset points")
     ax.plot([], [], "-", color="tab:blue", label="positive chords (orange: ±1σ)")
     ax.plot([], [], ".", color="0.4", label="negative chord paths")
     ax.set_aspect("equal")
