@@ -9,7 +9,6 @@ only while the camera was exposing (its readout gaps are left out).
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
+from occcore.config import read_toml
 from occcore.errors import InputError, UsageError
 from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, angle_deg,
                               elements_from, read_ephemeris, star_from)
@@ -91,12 +91,7 @@ def _check_keys(table: dict, allowed: set, where: str):
 
 def load_chords(path) -> ChordFile:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "chords file", InputError)
     _check_keys(data, SECTIONS, str(path))
     notes: list[str] = []
     star = star_from(data["star"], f"{path} [star]") if "star" in data else None

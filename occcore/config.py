@@ -194,16 +194,17 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "config file", error: type = ConfigError) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file raises ``error`` naming it."""
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise error(f"{what} {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise error(f"{what} {path} is not valid TOML: {exc}") from None
     except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        raise error(f"{what} {path} cannot be read: {exc}") from None
 
 
 def load_config(path: str | Path | None = None, sets: Iterable[str] = (),

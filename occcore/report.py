@@ -8,7 +8,6 @@ failing does not stop the others, and the command fails at the end if any did.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import attrs
 
 from occcore import __version__
+from occcore.config import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
 from occcore.model import LightCurve, ReportInput
 
@@ -50,12 +50,7 @@ def load_profile(paths: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
     profile: dict[str, dict[str, Any]] = {}
     for path in paths:
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such observer profile") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path, "observer profile", InputError)
         for section, table in data.items():
             if section not in PROFILE_KEYS:
                 raise InputError(f"{path}: unknown section [{section}]"
