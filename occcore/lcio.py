@@ -289,8 +289,8 @@ def _looks_like_time(text: str) -> bool:
         return ":" in text and any(ch.isdigit() for ch in text)
 
 
-def read_ecsv(path: Path, column, exposure_s, date):
-    """occcore's lightcurve.ecsv (default column: ratio)."""
+def read_ecsv_table(path: Path):
+    """occcore's lightcurve.ecsv as an astropy Table (checked to have its time column)."""
     from astropy.table import Table
     try:
         table = Table.read(path, format="ascii.ecsv")
@@ -298,16 +298,12 @@ def read_ecsv(path: Path, column, exposure_s, date):
         raise InputError(f"{path}: not a readable ECSV table: {exc}") from None
     if "time" not in table.colnames or not isinstance(table["time"], Time):
         raise InputError(f"{path}: no 'time' column of times")
-    chosen = column or ("ratio" if "ratio" in table.colnames else None)
-    if chosen not in table.colnames:
-        chosen = next((c for c in table.colnames if c.endswith(f"_{column}")), None) \
-            if column else None
-        if chosen is None:
-            raise InputError(f"{path}: no column {column!r}; columns: {', '.join(table.colnames)}")
-    flux = np.asarray(table[chosen], float)
-    err = None
-    if chosen.startswith("flux_") and f"flux_err_{chosen[5:]}" in table.colnames:
-        err = np.asarray(table[f"flux_err_{chosen[5:]}"], float)
+    return table
+
+
+def ecsv_lightcurves(path: Path, table, columns, exposure_s=None) -> dict[str, LightCurve]:
+    """Several signals of one read ECSV table (None: the default column, ratio), sharing
+    one conversion of its times."""
     meta = dict(table.meta)
     instant = meta.get("time_instant", "mid")
     exposure = exposure_s if exposure_s is not None else meta.get("exposure_s")
@@ -315,11 +311,29 @@ def read_ecsv(path: Path, column, exposure_s, date):
     ref = Time(times[0].iso[:10], scale="utc")
     seconds = (times - ref).to_value("s")
     frames = np.asarray(table["frame"], float) if "frame" in table.colnames else None
-    info = {"dialect": "occcore-ecsv", "column": chosen, "source": meta.get("source"),
-            "date_source": "file", "time_source": meta.get("time_source")}
-    lc = _make(path, seconds, flux, err, instant, exposure, ref.iso[:10],
-               f"occcore light curve ({instant} exposure)", frames, info)
-    return lc
+    curves = {}
+    for column in columns:
+        chosen = column or ("ratio" if "ratio" in table.colnames else None)
+        if chosen not in table.colnames:
+            chosen = next((c for c in table.colnames if c.endswith(f"_{column}")), None) \
+                if column else None
+            if chosen is None:
+                raise InputError(f"{path}: no column {column!r}; columns: "
+                                 f"{', '.join(table.colnames)}")
+        flux = np.asarray(table[chosen], float)
+        err = None
+        if chosen.startswith("flux_") and f"flux_err_{chosen[5:]}" in table.colnames:
+            err = np.asarray(table[f"flux_err_{chosen[5:]}"], float)
+        info = {"dialect": "occcore-ecsv", "column": chosen, "source": meta.get("source"),
+                "date_source": "file", "time_source": meta.get("time_source")}
+        curves[column] = _make(path, seconds, flux, err, instant, exposure, ref.iso[:10],
+                               f"occcore light curve ({instant} exposure)", frames, info)
+    return curves
+
+
+def read_ecsv(path: Path, column, exposure_s, date):
+    """occcore's lightcurve.ecsv (default column: ratio)."""
+    return ecsv_lightcurves(path, read_ecsv_table(path), [column], exposure_s)[column]
 
 
 READERS = {"ecsv": read_ecsv, "pymovie": read_pymovie, "tangra": read_tangra,

@@ -17,7 +17,7 @@ import attrs
 from occcore import __version__
 from occcore.config import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
-from occcore.model import LightCurve, ReportInput
+from occcore.model import ReportInput
 
 RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
 
@@ -100,41 +100,45 @@ def _read_json(path: Path) -> dict:
         raise InputError(f"{path}: not readable JSON: {exc}") from None
 
 
-def _aperture_curves(path: Path) -> dict[str, LightCurve]:
-    from astropy.table import Table
+def _run_curves(files: dict[str, Path], timing: dict | None):
+    """(the analysed light curve, every aperture's flux), reading lightcurve.ecsv once and
+    the timing fit's source only when it is another file."""
+    from occcore.lcio import ecsv_lightcurves, read_ecsv_table, read_lightcurve
 
-    from occcore.lcio import read_ecsv
-    names = [c[len("flux_"):] for c in Table.read(path, format="ascii.ecsv").colnames
-             if c.startswith("flux_") and not c.startswith("flux_err_")]
-    return {name: read_ecsv(path, f"flux_{name}", None, None) for name in names}
+    ecsv = files.get("lightcurve.ecsv")
+    source = Path((timing or {}).get("source") or "")
+    column = (timing or {}).get("column")
+    lightcurve, apertures = None, {}
+    if ecsv is not None:
+        table = read_ecsv_table(ecsv)
+        names = [c[len("flux_"):] for c in table.colnames
+                 if c.startswith("flux_") and not c.startswith("flux_err_")]
+        elsewhere = source.is_file() and source.resolve() != ecsv.resolve()
+        wanted = [f"flux_{n}" for n in names] + ([] if elsewhere else [column])
+        curves = ecsv_lightcurves(ecsv, table, wanted,
+                                  None if elsewhere else (timing or {}).get("exposure_s"))
+        apertures = {n: curves[f"flux_{n}"] for n in names}
+        lightcurve = None if elsewhere else curves[column]
+    if source.is_file() and lightcurve is None:
+        lightcurve = read_lightcurve(source, column=column,
+                                     exposure_s=(timing or {}).get("exposure_s"))
+    return lightcurve, apertures
 
 
 def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
-    from occcore.lcio import read_lightcurve
-
     run_dir = Path(run_dir)
     files = find_run_files(run_dir)
+    timing = _read_json(files["timing.json"]) if "timing.json" in files else None
+    limb = _read_json(files["limb.json"]) if "limb.json" in files else None
     steps: list[dict] = []
-    apertures: dict[str, LightCurve] = {}
-    lightcurve = None
     if "lightcurve.ecsv" in files:
-        apertures = _aperture_curves(files["lightcurve.ecsv"])
         run_json = files["lightcurve.ecsv"].parent / "run.json"
         if run_json.is_file():
             recorded = _read_json(run_json).get("metadata", {}).get("provenance", {})
             steps += recorded.get("steps", []) if isinstance(recorded, dict) else recorded
-    timing = _read_json(files["timing.json"]) if "timing.json" in files else None
-    if timing is not None:
-        steps += timing.get("provenance", [])
-        source = Path(timing.get("source") or "")
-        if source.is_file():
-            lightcurve = read_lightcurve(source, column=timing.get("column"),
-                                         exposure_s=timing.get("exposure_s"))
-    if lightcurve is None and "lightcurve.ecsv" in files:
-        lightcurve = read_lightcurve(files["lightcurve.ecsv"])
-    limb = _read_json(files["limb.json"]) if "limb.json" in files else None
-    if limb is not None:
-        steps += limb.get("provenance", [])
+    for summary in (timing, limb):
+        steps += (summary or {}).get("provenance", [])
+    lightcurve, apertures = _run_curves(files, timing)
     return ReportInput(directory=run_dir, lightcurve=lightcurve, apertures=apertures,
                        timing=timing, limb=limb, profile=load_profile(profile_paths),
                        steps=tuple(steps), occcore_version=__version__)
