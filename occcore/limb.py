@@ -13,12 +13,11 @@ from occcore.api import Session, jsonable, versions
 from occcore.chain import run_chain
 from occcore.chords import ChordFile, derived, fit_options_table, load_chords
 from occcore.config import make_options
+from occcore.model import LIMB_PARAMS as PARAMS
 from occcore.model import LimbFit
 from occcore.output import write_json
 from occcore.plotting import draw_limb, new_figure, save_figure
 
-PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
-          "position_angle_deg")
 
 
 @attrs.frozen

@@ -478,6 +478,20 @@ class Chord:
     meta: Mapping[str, Any] = attrs.field(factory=dict)
 
 
+LIMB_PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
+               "position_angle_deg")
+"""The parameters of a limb, in the order fitters, files and plots use them."""
+
+
+def ellipse_radius_km(theta_rad, equatorial_radius_km, oblateness, position_angle_deg):
+    """SORA's radial ellipse: the limb's distance from its centre at ``theta_rad`` =
+    atan2(g - g0, f - f0), for a pole at ``position_angle_deg``. Broadcasts."""
+    a = equatorial_radius_km
+    b = a * (1 - oblateness)
+    ang = theta_rad + np.radians(position_angle_deg)
+    return a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
+
+
 @attrs.frozen(kw_only=True)
 class LimbFit:
     """An elliptical limb on the sky plane with two-sided 1-sigma error bars."""

@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 from astropy.time import Time
 
+from occcore.model import LIMB_PARAMS, ellipse_radius_km
 from occcore.output import atomic_path
 
-LIMB_PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
-               "position_angle_deg")
 
 
 def new_figure(width_in: float, height_in: float):
@@ -92,9 +91,7 @@ def draw_timing(fig, timing: dict[str, Any], title: str) -> None:
 def ellipse_points(f0, g0, a, e, pa_deg, n=721):
     """(f, g) around the limb, with SORA's radial parametrisation."""
     theta = np.linspace(0, 2 * np.pi, n)
-    b = a * (1 - e)
-    ang = theta + np.radians(pa_deg)
-    r = a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
+    r = ellipse_radius_km(theta, a, e, pa_deg)
     return f0 + r * np.cos(theta), g0 + r * np.sin(theta)
 
 

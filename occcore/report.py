@@ -64,16 +64,16 @@ def load_profile(paths: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
                                      f"{did_you_mean(key, PROFILE_KEYS[section])}")
                 if (section, key) in NUMERIC_KEYS and not isinstance(value, (int, float)):
                     raise InputError(f"{path}: [{section}] {key} must be a number, got {value!r}")
+                if section == "site" and key in ("latitude", "longitude"):
+                    # checked here, where the file that gave it is known
+                    try:
+                        degrees = angle_deg(value, u.deg)
+                    except InputError as exc:
+                        raise InputError(f"{path}: [site] {key}: {exc}") from None
+                    if key == "latitude" and abs(degrees) > 90:
+                        raise InputError(f"{path}: [site] latitude {value!r} is beyond +-90")
+                    profile.setdefault(section, {})[f"{key}_deg"] = degrees
                 profile.setdefault(section, {})[key] = value
-    site = profile.get("site", {})
-    for key, unit in (("latitude", u.deg), ("longitude", u.deg)):
-        if key in site:
-            try:
-                site[f"{key}_deg"] = angle_deg(site[key], unit)
-            except Exception as exc:
-                raise InputError(f"observer profile [site] {key} {site[key]!r}: {exc}") from None
-    if "latitude_deg" in site and abs(site["latitude_deg"]) > 90:
-        raise InputError(f"observer profile [site] latitude {site['latitude']!r} is beyond +-90")
     return profile
 
 

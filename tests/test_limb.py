@@ -14,7 +14,7 @@ from occcore.errors import InputError
 from occcore.geometry import (AU_KM, Elements, EphemerisTable, Geometry, Star, observer_gcrs_km,
                               orthographic, read_ephemeris)
 from occcore.limb import fit_limb
-from occcore.model import Chord
+from occcore.model import Chord, ellipse_radius_km
 from occcore.plugin import NotApplicable, StepContext
 from occcore.testing.synthetic import ellipse_chords
 from occplugins.fitters import limb
@@ -141,7 +141,7 @@ def test_negative_chord_is_a_constraint_not_a_filter():
                      circle=False)
     # a negative chord just inside the unconstrained limb's top
     theta = np.linspace(0, 2 * np.pi, 3601)
-    r = limb.radius_model(theta, free.equatorial_radius_km, free.oblateness,
+    r = ellipse_radius_km(theta, free.equatorial_radius_km, free.oblateness,
                           free.position_angle_deg)
     top = free.center_g_km + np.max(r * np.sin(theta))
     path = np.linspace(-300, 300, 601)
@@ -149,7 +149,7 @@ def test_negative_chord_is_a_constraint_not_a_filter():
     constrained = limb._fit(chords + [negative], options=limb.LimbOptions(levels=(1.0,)),
                             context=StepContext(), circle=False)
     assert constrained.params["negative_chords_crossed"] == []
-    r = limb.radius_model(theta, constrained.equatorial_radius_km, constrained.oblateness,
+    r = ellipse_radius_km(theta, constrained.equatorial_radius_km, constrained.oblateness,
                           constrained.position_angle_deg)
     assert constrained.center_g_km + np.max(r * np.sin(theta)) <= top - 5.0 + 0.2
     assert constrained.chi2 > free.chi2

@@ -20,7 +20,7 @@ import numpy as np
 from astropy.time import Time
 from scipy.special import erf
 
-from occcore.model import FrameTimes, LightCurve
+from occcore.model import FrameTimes, LightCurve, ellipse_radius_km
 
 SER_TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
 
@@ -154,22 +154,12 @@ def square_well_lightcurve(*, n_points: int = 300, cadence_s: float = 0.1,
 # -- chords --------------------------------------------------------------------------------------
 
 
-def ellipse_radius(theta: np.ndarray, a: float, oblateness: float, pa_deg: float) -> np.ndarray:
-    """SORA's radial ellipse: r(theta) for an ellipse with pole position angle ``pa_deg``.
-
-    ``theta`` is atan2(g - g0, f - f0) in radians.
-    """
-    b = a * (1 - oblateness)
-    pa = np.radians(pa_deg)
-    return a * b / np.sqrt((a * np.sin(theta + pa)) ** 2 + (b * np.cos(theta + pa)) ** 2)
-
-
 def _limb_crossings(g_line: float, f0, g0, a, e, pa_deg):
     """The two f where the line g = g_line meets the ellipse (None if it misses)."""
     dg = g_line - g0
     grid = np.linspace(-2.5 * a, 2.5 * a, 40001)
     r = np.hypot(grid, dg)
-    inside = r <= ellipse_radius(np.arctan2(dg, grid), a, e, pa_deg)
+    inside = r <= ellipse_radius_km(np.arctan2(dg, grid), a, e, pa_deg)
     idx = np.flatnonzero(inside)
     if len(idx) == 0:
         return None
@@ -186,7 +176,7 @@ def ellipse_chords(*, center_f_km: float = 5.0, center_g_km: float = -10.0,
     rng = np.random.default_rng(seed)
     a, e, pa = equatorial_radius_km, oblateness, position_angle_deg
     theta = np.linspace(0, 2 * np.pi, 4001)
-    r = ellipse_radius(theta, a, e, pa)
+    r = ellipse_radius_km(theta, a, e, pa)
     g_top = center_g_km + np.max(r * np.sin(theta))
     g_bottom = center_g_km + np.min(r * np.sin(theta))
     chords = []

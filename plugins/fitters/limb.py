@@ -21,11 +21,10 @@ import math
 import attrs
 import numpy as np
 
-from occcore.model import LimbFit
+from occcore.model import LIMB_PARAMS as PARAMS
+from occcore.model import LimbFit, ellipse_radius_km
 from occcore.plugin import LimbFitterSpec, NotApplicable, hookimpl
 
-PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
-          "position_angle_deg")
 NEGATIVE_SIGMA_KM = 0.05      # steepness of the negative-chord penalty
 LEVELS = {1.0: "1sigma", 4.0: "2sigma", 9.0: "3sigma"}
 
@@ -42,12 +41,6 @@ class LimbOptions:
         ("radial", "sora")))
     errors: bool = True
     levels: tuple = attrs.field(default=(1.0,), converter=tuple)   # delta chi2: (1.0, 9.0) adds 3 sigma
-
-
-def radius_model(theta, a, oblateness, pa_deg):
-    b = a * (1 - oblateness)
-    ang = theta + np.radians(pa_deg)
-    return a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
 
 
 @attrs.frozen
@@ -130,9 +123,7 @@ class _Problem:
         d = self.data
         df, dg = d.f[None, :] - f0, d.g[None, :] - g0
         r = np.hypot(df, dg)
-        b = a * (1 - e)
-        ang = np.arctan2(dg, df) + np.radians(pa)
-        model = a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
+        model = ellipse_radius_km(np.arctan2(dg, df), a, e, pa)
         if d.projection == "sora":
             factor = 1.0
         else:
@@ -143,8 +134,7 @@ class _Problem:
         res = (r - model) / sigma
         if len(d.neg_f):
             nf, ng = d.neg_f[None, :] - f0, d.neg_g[None, :] - g0
-            ang_n = np.arctan2(ng, nf) + np.radians(pa)
-            model_n = a * b / np.sqrt((a * np.sin(ang_n)) ** 2 + (b * np.cos(ang_n)) ** 2)
+            model_n = ellipse_radius_km(np.arctan2(ng, nf), a, e, pa)
             inside = model_n - np.hypot(nf, ng)
             res = np.concatenate([res, np.clip(inside, 0, None) / NEGATIVE_SIGMA_KM], axis=1)
         return res
@@ -350,7 +340,7 @@ def _fit(chords, *, options, context, circle: bool):
     errors = _profile_errors(problem, best, chi2_min, scales, levels) if levels else {}
     full = problem.full(best)
     theta = np.arctan2(data.g - full[1], data.f - full[0])
-    residual = np.hypot(data.f - full[0], data.g - full[1]) - radius_model(theta, full[2],
+    residual = np.hypot(data.f - full[0], data.g - full[1]) - ellipse_radius_km(theta, full[2],
                                                                              full[3], full[4])
     crossing = _negative_crossings(data, full)
     per_chord = {}
@@ -394,7 +384,7 @@ def _negative_crossings(data: _Data, values, include_penalised: bool = False) ->
         return []
     f0, g0, a, e, pa = values
     theta = np.arctan2(data.neg_g - g0, data.neg_f - f0)
-    inside = np.hypot(data.neg_f - f0, data.neg_g - g0) < radius_model(theta, a, e, pa) - \
+    inside = np.hypot(data.neg_f - f0, data.neg_g - g0) < ellipse_radius_km(theta, a, e, pa) - \
         (0.0 if include_penalised else 3 * NEGATIVE_SIGMA_KM)
     return sorted({n for n, hit in zip(data.neg_names, inside, strict=True) if hit})
 

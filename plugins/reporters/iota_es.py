@@ -250,7 +250,7 @@ def _write(run: ReportInput, destination, *, options, context):
         text = form_text(run, options)
     except ValueError as exc:
         raise NotApplicable(str(exc)) from None
-    suffix = "POS" if text.splitlines()[2].endswith("POSITIVE") else "NEG"
+    suffix = "POS" if _common.outcome(run) == "positive" else "NEG"
     return [write_text(Path(destination) / f"{_common.file_stem(run)}_IOTA-ES_{suffix}.txt", text)]
 
 

@@ -22,12 +22,10 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from occcore.model import ReportInput, iso_utc
+from occcore.model import LIMB_PARAMS, ReportInput, iso_utc
 from occcore.plugin import NotApplicable, ReporterSpec, hookimpl, write_text
 from occplugins.reporters import _common
 
-LIMB_PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
-               "position_angle_deg")
 SORA_NAMES = {"center_f_km": "center_f", "center_g_km": "center_g",
               "equatorial_radius_km": "equatorial_radius", "oblateness": "oblateness",
               "position_angle_deg": "position_angle"}
@@ -99,10 +97,10 @@ def timing_log(run: ReportInput, name: str) -> str:
 def _chord_rows(limb: dict) -> tuple[list, list, list]:
     pos, err, neg = [], [], []
     for c in limb.get("chords", []):
-        if c.get("f_km") is None or not c.get("times_utc") and c["positive"]:
+        if c.get("f_km") is None:
             continue
         label = c["name"].replace(" ", "_")
-        if c["positive"]:
+        if c["positive"] and c.get("times_utc"):
             vf, vg = c.get("vf_kms", [0.0, 0.0]), c.get("vg_kms", [0.0, 0.0])
             for k, edge in enumerate(("immersion", "emersion")):
                 t = Time(c["times_utc"][k], scale="utc")
@@ -112,7 +110,7 @@ def _chord_rows(limb: dict) -> tuple[list, list, list]:
                 for sign, suffix in ((-1, "-"), (1, "+")):
                     err.append((f + sign * vf[k] * e, g + sign * vg[k] * e, vf[k], vg[k],
                                 (t + sign * e * u.s).jd, f"{label}_{edge}_err{suffix}"))
-        elif c.get("start_utc"):
+        elif not c["positive"] and c.get("start_utc"):
             start, end = Time(c["start_utc"], scale="utc"), Time(c["end_utc"], scale="utc")
             span_s = max((end - start).to_value("s"), 1e-9)
             vf = (c["f_km"][-1] - c["f_km"][0]) / span_s

@@ -44,7 +44,6 @@ def star_ids(star: str) -> list[str]:
         catalogue = None
         if m:
             catalogue = ALIASES.get(m.group(1).upper(), m.group(1).upper())
-            catalogue = "Kepler2" if catalogue == "KEPLER2" else catalogue
         if catalogue not in ids:
             raise NotApplicable(f"star {star!r}: give one of {', '.join(CATALOGUES)} and its id")
         ids[catalogue] = m.group(2)
