@@ -24,7 +24,7 @@ from astropy.time import Time
 
 from occcore.api import Session
 from occcore.config import load_config
-from occcore.testing.synthetic import write_ser
+from occcore.synthetic import write_ser
 
 H, W = 480, 640
 

@@ -19,7 +19,7 @@ from occcore.reduce import reduce
 from occcore.timing import fit_lightcurve
 from occcore.limb import PARAMS, fit_limb
 from occcore.report import load_run, raise_failures, write_reports
-from occcore.testing.synthetic import ellipse_chords, star_field, write_ser
+from occcore.synthetic import ellipse_chords, star_field, write_ser
 
 STARS = ((100.0, 80.0, 25000.0), (170.0, 60.0, 40000.0), (60.0, 130.0, 60000.0),
          (200.0, 140.0, 8000.0), (30.0, 40.0, 5000.0))

@@ -4,7 +4,7 @@ import pytest
 
 from occcore import __version__
 from occcore.cli import main
-from occcore.testing.synthetic import write_ser
+from occcore.synthetic import write_ser
 
 
 def run(capsys, *argv):

@@ -1,7 +1,8 @@
 """Every in-tree plugin runs through the conformance kit's contract for its kind."""
 import pytest
 
-from occcore.testing import contracts, samples
+from occcore.synthetic import samples
+from occcore.testing import contracts
 
 CONTRACTS = {"reader": contracts.ReaderContract}
 

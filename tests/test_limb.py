@@ -16,7 +16,7 @@ from occcore.geometry import (AU_KM, Elements, EphemerisTable, Geometry, Star, o
 from occcore.limb import fit_limb
 from occcore.model import Chord, ellipse_radius_km
 from occcore.plugin import NotApplicable, StepContext
-from occcore.testing.synthetic import ellipse_chords
+from occcore.synthetic import ellipse_chords
 from occplugins.fitters import limb
 
 DATA = Path(__file__).parent / "data"

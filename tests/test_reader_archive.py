@@ -10,7 +10,7 @@ from astropy.time import Time
 from occcore.api import Session
 from occcore.config import load_config
 from occcore.errors import InputError
-from occcore.testing.synthetic import write_fits_series, write_ser
+from occcore.synthetic import write_fits_series, write_ser
 
 T0 = Time("2024-05-05T01:02:03.456789", scale="utc")
 

@@ -11,7 +11,7 @@ from occcore.cli import main
 from occcore.config import load_config
 from occcore.errors import InputError
 from occcore.model import FrameFlag
-from occcore.testing.synthetic import write_fits_cube, write_fits_series
+from occcore.synthetic import write_fits_cube, write_fits_series
 
 EPOCH = Time("2024-06-01T22:10:05.123456", scale="utc")
 

@@ -10,7 +10,7 @@ from occcore.cli import main
 from occcore.config import load_config
 from occcore.errors import CorruptSource, InputError
 from occcore.model import FrameFlag
-from occcore.testing.synthetic import star_field, write_ser
+from occcore.synthetic import star_field, write_ser
 
 START = Time("2025-02-03T04:05:06.1234567", scale="utc")
 

@@ -10,7 +10,7 @@ from occcore.cli import main
 from occcore.config import load_config
 from occcore.model import FrameFlag
 from occcore.reduce import reduce
-from occcore.testing.synthetic import star_field, write_fits_series, write_ser
+from occcore.synthetic import star_field, write_fits_series, write_ser
 
 STARS = ((70.0, 60.0, 30000.0), (130.0, 45.0, 50000.0), (45.0, 100.0, 70000.0))
 IMM, EM = 3.013, 4.527      # seconds after the first frame's start

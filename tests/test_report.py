@@ -13,7 +13,7 @@ from astropy.time import Time
 from occcore.cli import main
 from occcore.lcio import read_lightcurve
 from occcore.plugin import StepContext
-from occcore.testing.synthetic import SAMPLE_PROFILE, report_input
+from occcore.synthetic import SAMPLE_PROFILE, report_input
 from occplugins.reporters import iota_es, na_excel, plots, pymovie_csv, sora, vizier
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "reports"
@@ -309,7 +309,7 @@ def test_plots_write_png_and_pdf_of_the_light_curve_and_chords(tmp_path):
 @pytest.fixture
 def fitted_run(tmp_path):
     """A run directory as reduce + fit leave it: lightcurve.ecsv and timing.json."""
-    from occcore.testing.synthetic import square_well_lightcurve
+    from occcore.synthetic import square_well_lightcurve
     lc, truth = square_well_lightcurve(n_points=500, cadence_s=0.05, immersion_s=10.0123456,
                                        emersion_s=14.5432109, bottom=0.05, sigma=0.02, seed=7)
     times = lc.times.utc()
@@ -379,7 +379,7 @@ def test_report_writers_run_after_fit(fitted_run, tmp_path):
 
 
 def test_negative_observation_reports_a_miss(tmp_path):
-    from occcore.testing.synthetic import square_well_lightcurve
+    from occcore.synthetic import square_well_lightcurve
     lc, _ = square_well_lightcurve(n_points=400, cadence_s=0.05, bottom=1.0, sigma=0.02, seed=8)
     table = Table({"time": lc.times.utc(), "ratio": lc.flux})
     table.meta.update({"time_instant": "mid", "exposure_s": 0.05})

@@ -14,7 +14,7 @@ from astropy import units as u
 
 from occcore.lcio import read_lightcurve
 from occcore.plugin import StepContext
-from occcore.testing.synthetic import report_input
+from occcore.synthetic import report_input
 from occplugins.reporters import sora
 
 SORA_PYTHON = os.environ.get("SORA_PYTHON")

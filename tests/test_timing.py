@@ -11,7 +11,7 @@ from occcore.config import load_config
 from occcore.lcio import read_lightcurve
 from occcore.model import FrameTimes, LightCurve
 from occcore.plugin import NotApplicable, StepContext
-from occcore.testing.synthetic import diffraction_lightcurve, square_well_lightcurve
+from occcore.synthetic import diffraction_lightcurve, square_well_lightcurve
 from occcore.timing import fit_lightcurve
 from occplugins.fitters import diffraction, square
 from occplugins.fitters import _timing as tm

@@ -5,7 +5,7 @@ Use it with ``pytest_plugins = ["occcore.testing"]`` in your ``conftest.py``. It
 * fixtures ``occ_registry`` (built-ins and installed plugins, as ``occcore`` would
   load them), ``occ_builtin_registry`` (built-ins only) and ``make_registry`` (built-ins
   plus plugin objects you pass, for temporary plugins in a test);
-* seeded synthetic data in :mod:`occcore.testing.synthetic`;
+* seeded synthetic data in :mod:`occcore.synthetic` (which never imports pytest);
 * contract test classes in :mod:`occcore.testing.contracts`.
 """
 from __future__ import annotations

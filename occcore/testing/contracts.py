@@ -36,8 +36,8 @@ from occcore.errors import InputError, OccCoreError
 from occcore.identify import identify, resolve_source
 from occcore.model import FrameSeries
 from occcore.plugin import API_VERSION, Match, NotApplicable, Probe
-from occcore.testing import samples as sample_files
-from occcore.testing.synthetic import garbage_files, truncated_copy
+from occcore.synthetic import samples as sample_files
+from occcore.synthetic import garbage_files, truncated_copy
 
 HEAVY_MODULES = ("av", "sep", "photutils", "astroalign", "matplotlib", "py7zr", "pyunpack",
                  "skimage")
@@ -210,7 +210,7 @@ CONTRACT_STARS = ((60.0, 50.0, 20000.0), (110.0, 40.0, 40000.0), (40.0, 95.0, 60
 
 def contract_field(n_frames=40, seed=5, **kw):
     """A star field with 8 stars (the first is the target), drift and a known truth."""
-    from occcore.testing.synthetic import star_field
+    from occcore.synthetic import star_field
     names = ("target", "reference", "guide") + tuple(f"field{i}" for i in range(5))
     return star_field(n_frames=n_frames, height=130, width=170, stars=CONTRACT_STARS,
                       names=names, seed=seed, **kw)
@@ -353,7 +353,7 @@ class TimingFitterContract(RegistrationContract):
                                    context=StepContext(rng=np.random.default_rng(3)))
 
     def test_recovers_a_synthetic_event(self, registered):
-        from occcore.testing.synthetic import diffraction_lightcurve
+        from occcore.synthetic import diffraction_lightcurve
         for seed in (1, 2, 3):
             lc, truth = diffraction_lightcurve(n_event=40, exposure_s=0.1, snr=15,
                                                velocity_kms=20, distance_au=15, seed=seed)
@@ -366,7 +366,7 @@ class TimingFitterContract(RegistrationContract):
                 assert -minus <= true_s - found <= plus, (edge, true_s, found, minus, plus)
 
     def test_immersion_before_emersion_and_positive_errors(self, registered):
-        from occcore.testing.synthetic import diffraction_lightcurve
+        from occcore.synthetic import diffraction_lightcurve
         lc, truth = diffraction_lightcurve(n_event=10, exposure_s=0.2, snr=8, seed=9)
         result = self._fit(registered, lc, truth)
         assert result.immersion < result.emersion
@@ -377,7 +377,7 @@ class TimingFitterContract(RegistrationContract):
         from astropy.time import Time
 
         from occcore.model import FrameTimes, LightCurve
-        from occcore.testing.synthetic import diffraction_lightcurve
+        from occcore.synthetic import diffraction_lightcurve
         _, truth = diffraction_lightcurve(seed=1)       # only its physics is used
         rng = np.random.default_rng(4)
         flux = 1 + rng.normal(0, 0.05, 400)
@@ -407,7 +407,7 @@ class LimbFitterContract(RegistrationContract):
                     oblateness=0.12 if self.fits_oblateness else 0.0, position_angle_deg=40.0)
 
     def test_recovers_the_generating_limb(self, registered):
-        from occcore.testing.synthetic import ellipse_chords
+        from occcore.synthetic import ellipse_chords
         chords, truth = ellipse_chords(n_chords=12, err_km=(0.5, 1.5), n_negative=0, seed=3,
                                        **self._truth())
         fit = self._fit(registered, chords)
@@ -419,7 +419,7 @@ class LimbFitterContract(RegistrationContract):
         assert fit.dof > 0 and np.isfinite(fit.chi2)
 
     def test_respects_negative_chords(self, registered):
-        from occcore.testing.synthetic import ellipse_chords
+        from occcore.synthetic import ellipse_chords
         chords, truth = ellipse_chords(n_chords=6, err_km=(3.0, 6.0), n_negative=2, seed=5,
                                        **self._truth())
         fit = self._fit(registered, chords)
@@ -453,7 +453,7 @@ class ReporterContract(RegistrationContract):
                                      context=StepContext())
 
     def test_writes_its_files_inside_the_destination(self, registered, tmp_path):
-        from occcore.testing.synthetic import report_input
+        from occcore.synthetic import report_input
         for positive in (True, False):
             run, _ = report_input(tmp_path / "run", positive=positive, with_limb=True)
             destination = tmp_path / f"out-{positive}"

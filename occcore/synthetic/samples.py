@@ -15,7 +15,7 @@ from astropy import units as u
 from astropy.time import Time
 
 from occcore.plugin import Match
-from occcore.testing.synthetic import star_field, write_fits_cube, write_fits_series, write_ser
+from occcore.synthetic import star_field, write_fits_cube, write_fits_series, write_ser
 
 EPOCH = Time("2024-03-01T02:03:04.123456", scale="utc")
 

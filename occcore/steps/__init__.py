@@ -1,0 +1,1 @@
+"""The steps of a run (reduce, fit, limb, report, demo)."""

@@ -1,0 +1,1 @@
+"""In-tree light-curve readers: occcore ECSV, PyMovie/PyOTE, Tangra, Limovie, SORA text."""
