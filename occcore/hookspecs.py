@@ -26,7 +26,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from occcore.plugin import (AlignerSpec, Event, LimbFitterSpec, PhotometrySpec,
-                                ReaderSpec, ReporterSpec, TimingFitterSpec)
+                                ReaderSpec, ReporterSpec, TimeSourceSpec,
+                                TimingFitterSpec)
 
 hookspec = pluggy.HookspecMarker("occcore")
 
@@ -50,6 +51,25 @@ def occcore_readers() -> Iterable[ReaderSpec]:
         def occcore_readers():
             yield ReaderSpec(name="kiwi", summary="Kiwi OSD video",
                              patterns=("*.kwv",), identify=_identify, open=_open)
+    """
+    yield from ()
+
+
+@hookspec
+def occcore_time_sources() -> Iterable[TimeSourceSpec]:
+    """Register time sources that give every frame of a series its time stamp.
+
+    When: once. Used in the order of ``[time] chain``; the first that does not decline
+    replaces the series' times, and the provenance says so.
+
+    Yield: :class:`~occcore.plugin.TimeSourceSpec` records whose ``stamp(series, *,
+    options, context)`` returns a :class:`~occcore.model.TimeStamps`.
+
+    Example::
+
+        @hookimpl
+        def occcore_time_sources():
+            yield TimeSourceSpec(name="my-vti", summary="my inserter's OSD", stamp=_stamp)
     """
     yield from ()
 
@@ -169,6 +189,7 @@ def occcore_on_event(event: Event) -> None:
 
 REGISTRATION_HOOKS = {
     "reader": "occcore_readers",
+    "time-source": "occcore_time_sources",
     "aligner": "occcore_aligners",
     "photometry": "occcore_photometry",
     "timing-fitter": "occcore_timing_fitters",

@@ -35,6 +35,9 @@ class FrameFlag(enum.IntFlag):
     ALIGN_UNCERTAIN = 16    # the aligner could not pin this frame down
     SATURATED = 32
     EDGE = 64               # an aperture touches the frame edge
+    TIME_CORRECTED = 128    # a time source corrected this frame's stamp (e.g. an OCR misread)
+    DROPPED_BEFORE = 256    # one or more frames are missing just before this one
+    CADENCE_CHANGE = 512    # the step to this frame differs from the series' cadence
 
 
 def readonly(array, dtype=None) -> np.ndarray:
@@ -169,6 +172,8 @@ class FrameSeries:
     meta: Mapping[str, Any] = attrs.field(factory=dict)
     frame_meta: Mapping[str, np.ndarray] = attrs.field(factory=dict, repr=False)
     flags: np.ndarray = _optional_array_field(np.uint32)
+    gain_e_per_adu: float | None = None
+    """Detector gain when the file says it (FITS EGAIN, ADV tags); None when unknown."""
     on_close: Callable[[], None] | None = attrs.field(default=None, repr=False)
     _state: dict = attrs.field(factory=dict, repr=False)
 
@@ -272,6 +277,19 @@ class FrameSeries:
     def end_utc(self) -> Time:
         return self.times.utc(self.n_frames - 1)
 
+    def with_times(self, times: FrameTimes, flags=None, **meta) -> FrameSeries:
+        """The same frames with other time stamps (a time source replaced them).
+
+        ``flags`` (per frame) are OR-ed into the series' flags; ``meta`` entries are added
+        to ``meta``. The frames, the reader and the open file are shared, not copied.
+        """
+        if len(times) != self.n_frames:
+            raise ValueError(f"{len(times)} time stamps for {self.n_frames} frames")
+        merged = self.frame_flags if flags is None else \
+            readonly(self.frame_flags | np.asarray(flags, np.uint32))
+        return attrs.evolve(self, times=times, flags=merged, meta={**self.meta, **meta},
+                            state=self._state)
+
     # -- lifetime ------------------------------------------------------------------------
     def _check_open(self):
         if self._state.get("closed"):
@@ -294,6 +312,27 @@ class FrameSeries:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@attrs.frozen(kw_only=True)
+class TimeStamps:
+    """What a time source returns for a frame series: one stamp per frame.
+
+    ``times`` says the instant (start/mid/end of exposure), the source (``ocr``,
+    ``gps`` ...) and the uncertainty; ``flags`` holds per-frame :class:`FrameFlag` bits
+    (``TIME_CORRECTED``, ``BAD_TIME``, ``DROPPED_BEFORE``, ``DUPLICATE_TIME`` ...);
+    ``report`` the statistics a person checks (fields read, corrected, flagged, the
+    frame numbers of dropped and duplicated frames, the delay applied) as JSON-able
+    values.
+    """
+
+    times: FrameTimes
+    flags: np.ndarray = _array_field(np.uint32)
+    report: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self):
+        if self.flags.shape != (len(self.times),):
+            raise ValueError(f"flags has shape {self.flags.shape}; expected ({len(self.times)},)")
 
 
 @attrs.frozen(kw_only=True)

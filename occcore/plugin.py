@@ -53,7 +53,7 @@ __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
     "Probe", "Source", "StepContext", "Event",
     "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
-    "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "SPEC_TYPES",
+    "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec", "SPEC_TYPES",
     "atomic_path", "write_text", "new_figure", "save_figure", "draw_timing", "draw_limb",
 ]
 
@@ -241,6 +241,9 @@ class ReaderSpec(ImplementationSpec):
     ``identify(probe)`` returns a :class:`Match`, a ``(Match, note)`` pair, or None.
     ``patterns`` are lower-case fnmatch patterns (``"*.fits"``). A reader with
     ``auto_identify=False`` is used only when chosen by name (drift-scan).
+    ``inputs`` says what it can be handed: ``"file"`` (one file), ``"dir"`` (a
+    directory) and/or ``"files"`` (a glob or a list read as one series); it is never
+    offered anything else.
     """
 
     open: Callable[..., FrameSeries] = attrs.field(validator=_callable)
@@ -248,6 +251,7 @@ class ReaderSpec(ImplementationSpec):
     patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     auto_identify: bool = True
     priority: int = 0
+    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple)
 
     kind = "reader"
 
@@ -285,6 +289,19 @@ class LimbFitterSpec(ImplementationSpec):
 
 
 @attrs.frozen(kw_only=True)
+class TimeSourceSpec(ImplementationSpec):
+    """A time source: ``stamp(series, *, options, context) -> TimeStamps``.
+
+    Gives every frame of a series its time (burned-in VTI timestamps read by OCR, GPS
+    tags, or the container's own clock as the last, low-trust link of the chain).
+    Declines (``NotApplicable``) a series it has nothing for.
+    """
+
+    stamp: Callable[..., Any] = attrs.field(validator=_callable)
+    kind = "time-source"
+
+
+@attrs.frozen(kw_only=True)
 class ReporterSpec(ImplementationSpec):
     """A reporter: ``write(run, destination, *, options, context) -> list[Path]``."""
 
@@ -294,6 +311,7 @@ class ReporterSpec(ImplementationSpec):
 
 SPEC_TYPES: dict[str, type[ImplementationSpec]] = {
     "reader": ReaderSpec,
+    "time-source": TimeSourceSpec,
     "aligner": AlignerSpec,
     "photometry": PhotometrySpec,
     "timing-fitter": TimingFitterSpec,
