@@ -37,6 +37,15 @@ class CorruptSource(InputError):
     """A source is truncated or damaged. The message names the file and where it went wrong."""
 
 
+class LimitExceeded(InputError):
+    """A safety limit refused the input (an archive bomb, absurd sizes, too deep nesting).
+
+    It ends the read: no other implementation of the step is offered the same input.
+    """
+
+    stops_chain = True
+
+
 class UnknownFormat(InputError):
     """No reader recognised the source."""
 

@@ -44,13 +44,14 @@ import attrs
 import numpy as np
 import pluggy
 
-from occcore.errors import CorruptSource, InputError
+from occcore.errors import CorruptSource, InputError, LimitExceeded
 from occcore.model import FrameSeries
 from occcore.output import atomic_path, write_text
 from occcore.plotting import draw_limb, draw_timing, new_figure, save_figure
 
 __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
+    "LimitExceeded",
     "Probe", "Source", "StepContext", "Event",
     "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
     "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec", "SPEC_TYPES",
