@@ -59,7 +59,7 @@ def fit_limb(session: Session, path, outdir=None, model: str | None = None,
         if plot:
             files.append(plot_limb(jsonable(summary), outdir / "limb.png",
                                     chord_file.event.get("name", chord_file.path.name)))
-        from occcore.report import report_after_step
+        from occcore.steps.report import report_after_step
         files += report_after_step(session, outdir)
     return LimbOutcome(fit=fit, chords=chord_file, summary=jsonable(summary), files=tuple(files))
 
