@@ -350,7 +350,17 @@ def _setup_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = (list(log.handlers), log.level, log.propagate)
     _setup_logging(args.verbose)
+    try:
+        return _run(parser, args)
+    finally:       # called in-process (tests, scripts): leave the logger as it was
+        log.handlers[:] = saved[0]
+        log.setLevel(saved[1])
+        log.propagate = saved[2]
+
+
+def _run(parser, args) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2

@@ -14,12 +14,16 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
+
+if TYPE_CHECKING:
+    from astropy.time import Time
+
+# astropy is imported inside the functions that need it: registering plugins (which
+# imports this module) must not pay for it.
 
 TIME_INSTANTS = ("start", "mid", "end")
 TIME_SOURCES = ("gps", "ntp", "pc-clock", "header", "ocr", "index", "unknown")
@@ -66,6 +70,7 @@ def _optional_array_field(dtype=None):
 
 
 def _utc_scalar(t) -> Time:
+    from astropy.time import Time
     t = t if isinstance(t, Time) else Time(t, scale="utc")
     if not t.isscalar:
         raise ValueError("the reference epoch must be a single instant")
@@ -78,6 +83,7 @@ def _time_equal(a: Time, b: Time) -> bool:
 
 def iso_utc(t: Time, digits: int = 6) -> str | list[str]:
     """ISO 8601 UTC with microseconds (``2023-08-06T06:52:40.000000``), or ``digits``."""
+    from astropy.time import Time
     t = t.utc
     out = Time(t, precision=digits).isot
     return out.tolist() if isinstance(out, np.ndarray) else out
@@ -110,6 +116,7 @@ class FrameTimes:
     def from_time(cls, times: Time, *, instant: str, source: str = "unknown",
                   uncertainty_s: float | None = None, note: str = "") -> FrameTimes:
         """Build from an astropy Time array (any scale); the first instant becomes the epoch."""
+        from astropy.time import Time
         times = Time(times).utc
         times = times.reshape(-1)
         epoch = times[0]
@@ -122,6 +129,7 @@ class FrameTimes:
 
     def utc(self, index=None) -> Time:
         """The stamps (or the one at ``index``) as an astropy Time in UTC."""
+        from astropy import units as u
         offsets = self.offsets_s if index is None else self.offsets_s[index]
         # TimeDelta addition keeps the two-double precision of astropy Time.
         return (self.epoch + offsets * u.s).utc
@@ -563,6 +571,7 @@ class Edge:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Edge:
+        from astropy.time import Time
         return cls(time=Time(data["time_utc"], scale="utc"),
                    **{f"err{k}_s": data.get(f"err{k}_s") for k in SIGMA_LEVELS})
 
@@ -602,6 +611,7 @@ class TimingReadings:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TimingReadings:
+        from astropy.time import Time
         return cls(epoch=Time(data["epoch_utc"], scale="utc"), start_s=data["start_s"],
                    end_s=data["end_s"], flux=data["flux"], model=data.get("model"))
 

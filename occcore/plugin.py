@@ -47,7 +47,6 @@ import pluggy
 from occcore.errors import CorruptSource, InputError, LimitExceeded
 from occcore.model import FrameSeries
 from occcore.output import atomic_path, write_text
-from occcore.plotting import draw_limb, draw_timing, new_figure, save_figure
 
 __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
@@ -57,6 +56,30 @@ __all__ = [
     "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec", "SPEC_TYPES",
     "atomic_path", "write_text", "new_figure", "save_figure", "draw_timing", "draw_limb",
 ]
+
+def new_figure(width_in: float, height_in: float):
+    """A matplotlib Figure on the Agg canvas (no display needed)."""
+    from occcore.plotting import new_figure as make
+    return make(width_in, height_in)
+
+
+def save_figure(fig, path, fmt: str = "png"):
+    """Save ``fig`` atomically; returns the path."""
+    from occcore.plotting import save_figure as save
+    return save(fig, path, fmt)
+
+
+def draw_timing(fig, result, title: str) -> None:
+    """occcore's timing figure (data, model, residuals, edge bands) for a TimingResult."""
+    from occcore.plotting import draw_timing as draw
+    draw(fig, result, title)
+
+
+def draw_limb(ax, limb, title: str) -> None:
+    """occcore's limb figure (chords, negative paths, limb and its band)."""
+    from occcore.plotting import draw_limb as draw
+    draw(ax, limb, title)
+
 
 API_VERSION = 1
 """The plugin-API major version this occcore provides; records carry ``api``."""

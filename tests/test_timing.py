@@ -10,7 +10,7 @@ from occcore.cli import main
 from occcore.config import load_config
 from occcore.lcio import read_lightcurve
 from occcore.model import FrameTimes, LightCurve
-from occcore.plugin import NotApplicable, StepContext
+from occcore.plugin import StepContext
 from occcore.synthetic import diffraction_lightcurve, square_well_lightcurve
 from occcore.steps.timing import fit_lightcurve
 from occplugins.fitters import diffraction, square

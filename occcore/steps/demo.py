@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.time import Time
 
 from occcore.api import Session
 from occcore.model import iso_utc

@@ -8,9 +8,7 @@ them for the fitters that have such options.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np

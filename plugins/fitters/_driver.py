@@ -6,31 +6,13 @@ from __future__ import annotations
 import math
 import time
 
-import attrs
 import numpy as np
-from astropy import units as u
 
 from occcore.model import Edge, TimingDiagnostics, TimingReadings, TimingResult
 from occcore.plugin import NotApplicable
 from occplugins.fitters import _timing as tm
 
-EDGE_MODES = ("auto", "both", "immersion", "emersion")
-
-
-@attrs.frozen(kw_only=True)
-class TimingOptions:
-    """Options every in-tree timing fitter shares."""
-
-    edges: str = attrs.field(default="auto", validator=attrs.validators.in_(EDGE_MODES))
-    baseline_degree: int = attrs.field(default=-1, validator=attrs.validators.ge(-1))  # -1: BIC
-    sigma: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "data")))
-    errors: str = attrs.field(default="profile", validator=attrs.validators.in_(
-        ("profile", "montecarlo")))
-    mc_trials: int = 200
-    integration: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # 0 auto, 1 none
-    fpp_trials: int = 4000
-    min_flat_likelihood: float = 0.1     # a flat line more likely than this: no event
-    max_false_positive: float = 0.0027   # noise makes a drop like this more often: no event
+from occplugins.fitters._options import EDGE_MODES, TimingOptions  # noqa: F401  (re-exported)
 
 
 def _choose_mode(y, mode):
@@ -175,6 +157,7 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
         return _negative(model_name, f"no significant event: noise alone makes a drop of "
                          f"{observed_drop / sigma_b:.1f} sigma over {width} readings with "
                          f"probability {fpp:.2g}", readings, lc, started, fpp=fpp)
+    from astropy.time import TimeDelta
     epoch = lc.times.epoch
     n_params = 2 + sum(v is not None for v in (fit.immersion, fit.emersion))
 
@@ -182,7 +165,7 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
         if offset_s is None:
             return None
         levels = intervals.get(name, {})
-        return Edge(time=epoch + offset_s * u.s,
+        return Edge(time=epoch + TimeDelta(offset_s, format="sec"),
                     **{f"err{k}_s": levels.get(level) for k, level in zip((1, 2, 3), tm.LEVELS,
                                                                          strict=True)})
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
 
 from occcore.model import LightCurve, ReportInput
 from occcore.plugin import NotApplicable
@@ -49,15 +47,17 @@ def mid_offsets_s(lc: LightCurve) -> np.ndarray:
     return lc.times.mid_exposure_offsets_s(exposure_s(lc))
 
 
-def day_start(t: Time) -> Time:
+def day_start(t):
+    """00:00 UTC of ``t``'s date (an astropy Time)."""
+    from astropy.time import Time
     return Time(t.utc.isot[:10], scale="utc")
 
 
-def seconds_of_day(lc: LightCurve, offsets_s: np.ndarray) -> tuple[Time, np.ndarray]:
+def seconds_of_day(lc: LightCurve, offsets_s: np.ndarray):
     """(00:00 UTC of the first reading's date, offsets re-based on it) without losing the
     two-double precision of the epoch."""
     midnight = day_start(lc.times.epoch)
-    shift = float((lc.times.epoch - midnight).to_value(u.s))
+    shift = float((lc.times.epoch - midnight).to_value("s"))
     return midnight, offsets_s + shift
 
 

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
 
 from occcore.model import LIMB_PARAMS, ReportInput, iso_utc
 from occcore.plugin import NotApplicable, ReporterSpec, hookimpl, write_text
@@ -97,6 +95,8 @@ def timing_log(run: ReportInput, name: str) -> str:
 
 
 def _chord_rows(limb: dict) -> tuple[list, list, list]:
+    from astropy import units as u
+    from astropy.time import Time
     pos, err, neg = [], [], []
     for c in limb.get("chords", []):
         if c.get("f_km") is None:
