@@ -20,7 +20,8 @@ from astropy.time import Time
 
 from occcore import __version__
 from occcore.chain import ChainResult, run_chain
-from occcore.config import Config, load_config, make_options, validate
+from occcore.config import Config, load_config, validate
+from occcore.validate import make_options
 from occcore.errors import InputError
 from occcore.identify import Identification, choose_readers, identify, resolve_source
 from occcore.model import FrameSeries, StepProvenance, iso_utc

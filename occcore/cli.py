@@ -308,7 +308,7 @@ def cmd_report(args) -> int:
     from occcore.steps.report import load_run, raise_failures, write_reports
     with _progress_session(args) as session:
         names = [n.strip() for n in args.format.split(",") if n.strip()] if args.format else \
-            session.config.get("report.writers")
+            session.config.chain("report")
         observer = args.observer or session.config.get("report.observer")
         run = load_run(args.run_dir, [Path(p).expanduser() for p in observer])
         outcome = write_reports(session, run, names, args.outdir or args.run_dir)

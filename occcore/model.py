@@ -324,6 +324,85 @@ class FrameSeries:
 
 
 @attrs.frozen(kw_only=True)
+class TimestampQuality:
+    """What is wrong with a series of time stamps, with frame numbers (0-based positions
+    in the series): gaps (dropped frames), duplicated stamps, negative steps
+    (out of order) and cadence changes; ``flags`` marks each affected frame."""
+
+    cadence_s: float | None
+    dropped: tuple[tuple[int, int], ...] = ()       # (frame after the gap, frames missing)
+    duplicated: tuple[int, ...] = ()                # frames with the previous frame's stamp
+    negative_steps: tuple[int, ...] = ()            # frames stamped before the previous one
+    cadence_changes: tuple[int, ...] = ()           # frames whose step is neither 1 nor k cadences
+    flags: np.ndarray = _array_field(np.uint32, default=np.zeros(0, np.uint32))
+
+    @property
+    def clean(self) -> bool:
+        return not (self.dropped or self.duplicated or self.negative_steps or
+                    self.cadence_changes)
+
+    def summary(self, limit: int = 8) -> str:
+        """One line for a person: what was found, with the first frame numbers."""
+        def first(items):
+            items = list(items)
+            text = ", ".join(str(i) for i in items[:limit])
+            return text + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+        parts = []
+        if self.dropped:
+            parts.append(f"{sum(n for _, n in self.dropped)} dropped frame(s) before frame(s) "
+                         f"{first(f for f, _ in self.dropped)}")
+        if self.duplicated:
+            parts.append(f"duplicated stamps at frame(s) {first(self.duplicated)}")
+        if self.negative_steps:
+            parts.append(f"time runs backwards at frame(s) {first(self.negative_steps)}")
+        if self.cadence_changes:
+            parts.append(f"cadence changes at frame(s) {first(self.cadence_changes)}")
+        return "; ".join(parts) or "no timestamp problem found"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cadence_s": self.cadence_s, "dropped": [list(d) for d in self.dropped],
+                "duplicated": list(self.duplicated), "negative_steps": list(self.negative_steps),
+                "cadence_changes": list(self.cadence_changes), "summary": self.summary()}
+
+
+def timestamp_quality(offsets_s, tolerance: float = 0.3) -> TimestampQuality:
+    """Check stamps in file order (never re-sorted): the cadence is the median positive
+    step; a step of k cadences (k >= 2, within ``tolerance`` of a cadence) means k - 1
+    dropped frames, a zero step a duplicate, a negative step an out-of-order stamp, any
+    other step a cadence change (GoPyOTE's +-30 % rule)."""
+    t = np.asarray(offsets_s, np.float64)
+    n = len(t)
+    flags = np.zeros(n, np.uint32)
+    if n < 3:
+        return TimestampQuality(cadence_s=None, flags=flags)
+    step = np.diff(t)
+    positive = step[step > 0]
+    if not len(positive):
+        flags[1:] = np.uint32(FrameFlag.DUPLICATE_TIME)
+        return TimestampQuality(cadence_s=None, duplicated=tuple(range(1, n)), flags=flags)
+    cadence = float(np.median(positive))
+    ratio = step / cadence
+    k = np.rint(ratio)
+    near = np.abs(ratio - k) <= tolerance
+    frame = np.arange(1, n)
+    duplicated = frame[step == 0]
+    negative = frame[step < 0]
+    dropped_mask = (step > 0) & near & (k >= 2)
+    change_mask = (step > 0) & ~near
+    dropped = tuple((int(f), int(m) - 1) for f, m in zip(frame[dropped_mask], k[dropped_mask],
+                                                          strict=True))
+    flags[duplicated] |= np.uint32(FrameFlag.DUPLICATE_TIME)
+    flags[negative] |= np.uint32(FrameFlag.NON_MONOTONIC)
+    flags[frame[dropped_mask]] |= np.uint32(FrameFlag.DROPPED_BEFORE)
+    flags[frame[change_mask]] |= np.uint32(FrameFlag.CADENCE_CHANGE)
+    return TimestampQuality(cadence_s=cadence, dropped=dropped,
+                            duplicated=tuple(int(f) for f in duplicated),
+                            negative_steps=tuple(int(f) for f in negative),
+                            cadence_changes=tuple(int(f) for f in frame[change_mask]),
+                            flags=flags)
+
+
+@attrs.frozen(kw_only=True)
 class TimeStamps:
     """What a time source returns for a frame series: one stamp per frame.
 

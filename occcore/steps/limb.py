@@ -12,7 +12,7 @@ from occcore import __version__
 from occcore.api import Session, jsonable, versions
 from occcore.chain import run_chain
 from occcore.chords import ChordFile, derived, fit_options_table, load_chords
-from occcore.config import make_options
+from occcore.validate import make_options
 from occcore.model import LIMB_PARAMS as PARAMS
 from occcore.model import LimbFit
 from occcore.output import write_json

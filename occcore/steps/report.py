@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from occcore import __version__
-from occcore.config import read_toml
+from occcore.validate import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
 from occcore.model import ReportInput, TimingResult
 
@@ -178,7 +178,7 @@ def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> Re
 
 def report_after_step(session, outdir) -> list[Path]:
     """The ``[report] writers`` of the configuration, run on a step's output directory."""
-    names = session.config.get("report.writers")
+    names = session.config.chain("report")
     if not names or outdir is None:
         return []
     run = load_run(outdir, [Path(p).expanduser() for p in session.config.get("report.observer")])
