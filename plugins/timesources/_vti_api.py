@@ -31,6 +31,7 @@ def read_fields(fields: np.ndarray, frame_of: np.ndarray, parity: np.ndarray, *,
     ink, _ = ocr.to_ink(fields)
     kinds = list(VTI_TYPES) if vti == "auto" else [vti]
     errors, best = [], None
+    n_try = min(len(frame_of), 256)
     for kind in kinds:
         spec = VTI_TYPES[kind]
         w = ink.shape[2]
@@ -38,22 +39,33 @@ def read_fields(fields: np.ndarray, frame_of: np.ndarray, parity: np.ndarray, *,
             cal = ocr.calibrate(ink, parity, frame_of,
                                 (w * spec["pitch_range"][0], w * spec["pitch_range"][1]),
                                 max_shift=spec["max_shift"])
-            band = ocr.band_stack(ink, parity, cal.bands)
-            shifts = ocr.field_shifts(band, cal.max_shift) if cal.max_shift else None
-            cells = ocr.extract_cells(band, cal.centres, cal.pitch_px, cal.margin, shifts)
-            digits, _ = ocr.classify(cells, cal.templates, cal.margin, cal.ink_level)
-            roles = assign_roles(kind, digits[:256], cal.centres, cal.pitch_px, cal.last_cell)
         except ocr.OsdNotFound as exc:
             errors.append(f"{kind}: {exc}")
             continue
-        parsed = parse_fields(kind, digits, roles)
-        score = parsed["valid"].mean()
-        if best is None or score > best[0]:
-            best = (score, kind, cal, roles, parsed)
+        band = ocr.band_stack(ink, parity, cal.bands)
+        shifts = ocr.field_shifts(band, cal.max_shift) if cal.max_shift else None
+        cells = ocr.extract_cells(band, cal.centres, cal.pitch_px, cal.margin, shifts)
+        for cal_order, templates, ink_level in cal.candidates:
+            # try each learned glyph set on the first fields; keep the one read best
+            digits, _ = ocr.classify(cells[:n_try], templates, cal.margin, ink_level)
+            try:
+                roles = assign_roles(kind, digits, cal.centres, cal.pitch_px, cal.last_cell)
+            except ocr.OsdNotFound as exc:
+                errors.append(f"{kind} ({cal_order}): {exc}")
+                continue
+            parsed = parse_fields(kind, digits, roles)
+            o = field_order(parsed, frame_of[:n_try], parity[:n_try], cal_order, order)
+            checked = check_fields(kind, parsed, frame_of[:n_try], parity[:n_try], o, max_fix_chars)
+            score = float((checked["status"] == READ).mean())
+            if best is None or score > best[0]:
+                best = (score, kind, cal, roles, cells, templates, ink_level, cal_order)
     if best is None or best[0] < 0.2:
-        raise ocr.OsdNotFound("; ".join(errors) or "fewer than 20 % of the fields could be parsed")
-    _, kind, cal, roles, parsed = best
-    chosen_order = field_order(parsed, frame_of, parity, cal.order_hint, order)
+        raise ocr.OsdNotFound("; ".join(errors) or "fewer than 20 % of the fields could be read "
+                              "consistently")
+    _, kind, cal, roles, cells, templates, ink_level, cal_order = best
+    digits, _ = ocr.classify(cells, templates, cal.margin, ink_level)
+    parsed = parse_fields(kind, digits, roles)
+    chosen_order = field_order(parsed, frame_of, parity, cal_order, order)
     checked = check_fields(kind, parsed, frame_of, parity, chosen_order, max_fix_chars)
     layout = _layout_name(kind, roles, cal)
     return {"vti": kind, "layout": layout, "order": chosen_order, "parsed": parsed,
@@ -67,11 +79,14 @@ def _layout_name(kind, roles, cal) -> str:
             f"{'status characters left of the time' if status else 'no status characters'}")
 
 
-def time_text(t_units: float) -> str:
+def time_text(t_units: float, resolution_units: int = 1) -> str:
+    """Time of day as printed: 0.1 ms digits (IOTA-VTI) or ms digits (KIWI-OSD)."""
     t = int(round(t_units)) % (86_400 * UNITS_PER_S)
     sec, frac = divmod(t, UNITS_PER_S)
     hh, rem = divmod(sec, 3600)
     mm, ss = divmod(rem, 60)
+    if resolution_units == 10:
+        return f"{hh:02d}:{mm:02d}:{ss:02d}.{frac // 10:03d}"
     return f"{hh:02d}:{mm:02d}:{ss:02d}.{frac:04d}"
 
 
@@ -80,11 +95,12 @@ def field_records(result: dict, names: list[dict]) -> list[dict]:
     ch = result["checked"]
     out = [None] * len(names)
     dup_frames = set(ch["duplicated"])
+    res = VTI_TYPES[result["vti"]]["resolution_units"]
     for k, i in enumerate(ch["seq"]):
         st = ch["status"][k]
         rec = dict(names[i])
         ok = st in (READ, CORRECTED)
-        rec["time_utc"] = time_text(ch["t_units"][k]) if ok else None
+        rec["time_utc"] = time_text(ch["t_units"][k], res) if ok else None
         rec["field_number"] = int(ch["counter"][k]) if ok else None
         rec["flagged"] = None if ok else (ch["reason"][k] or "unreadable")
         rec["corrected"] = st == CORRECTED
@@ -176,7 +192,7 @@ def summary(result: dict, frame_names=None, frames=None) -> dict:
 
 
 # -- frame series ---------------------------------------------------------------------
-def series_fields(series, osd_fraction: float = 0.12):
+def series_fields(series, osd_fraction: float = 0.2):
     """Fields of the OSD region of a series: (fields, frame_of, parity, split)."""
     rows = series.meta.get("osd_rows")
     parity_meta = series.frame_meta.get("field_parity")

@@ -220,7 +220,9 @@ def calibrate(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         a, b = band[frame_of == keep_frames[-1]], band[frame_of == f]
         if not (a.shape == b.shape and np.array_equal(a, b)):
             keep_frames.append(f)
-    keep_frames = np.asarray(keep_frames[: max(12, window // 2)])
+    keep_frames = np.asarray(keep_frames)
+    win = max(12, window // 2)                      # frames per calibration window
+    starts = list(range(0, max(1, len(keep_frames) - win + 1), max(1, win // 2)))[:12]
 
     best = None
     for last in strong[::-1][:3]:
@@ -228,36 +230,44 @@ def calibrate(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         if tens < 0:
             continue
         found = []
-        for order in ("first-parity-first", "second-parity-first"):
-            seq = _time_order(frame_of, parity, keep_frames, order)
-            if len(seq) < 12:
-                raise OsdNotFound(f"only {len(seq)} distinct fields; at least 12 are needed "
-                                  "to learn the digits from the field counter")
-            result = _label_by_counter(cells[seq, last], cells[seq, tens], margin, width)
-            if result is not None:
-                found.append((result[2], -result[0], order, result[1]))
+        for w0 in starts:
+            frames_w = keep_frames[w0:w0 + win]
+            for order in ("first-parity-first", "second-parity-first"):
+                seq = _time_order(frame_of, parity, frames_w, order)
+                if len(seq) < 12:
+                    raise OsdNotFound(f"only {len(seq)} distinct fields; at least 12 are "
+                                      "needed to learn the digits from the field counter")
+                result = _label_by_counter(cells[seq, last], cells[seq, tens], margin, width)
+                if result is not None:
+                    found.append((w0, result[2], -result[0], order, result[1]))
         if found:
-            found.sort(key=lambda c: (c[0], c[1]))
-            best = (int(last),) + found[0]
+            # the most coherent window; both field orders are kept: the tens cell cannot
+            # tell them apart when every decade starts a frame, the full reading can
+            w_best = max(found, key=lambda c: -c[2])[0]
+            pair = [c for c in found if c[0] == w_best]
+            best = (int(last), pair)
+            keep_frames = keep_frames[w_best:w_best + win]
             break
     if best is None:
         raise OsdNotFound("no cell steps through ten digits like a field counter")
-    last, tens_changes, neg_score, order, templates = best
-    if -neg_score < 0.5:
-        raise OsdNotFound(f"the field-counter glyphs are not coherent (score {-neg_score:.2f})")
-    ink_level = float(np.clip(templates, 0, None).mean())
-
-    # refine: re-learn each digit from every confidently read cell of the calibration set
+    last, pair = best
+    coherence = max(-c[2] for c in pair)
+    if coherence < 0.5:
+        raise OsdNotFound(f"the field-counter glyphs are not coherent (score {coherence:.2f})")
     cal_idx = np.flatnonzero(np.isin(frame_of, keep_frames))
-    digits, score = classify(cells[cal_idx], templates, margin, ink_level)
-    refined = templates.copy()
-    for d in range(10):
-        sel = (digits == d) & (score > 0.8)
-        if sel.sum() >= 2:
-            refined[d] = _aligned_mean(cells[cal_idx][sel], templates[d], margin)
+    candidates = []
+    for _w, _changes, _neg, order, templates in sorted(pair, key=lambda c: c[1]):
+        ink_level = float(np.clip(templates, 0, None).mean())
+        digits, score = classify(cells[cal_idx], templates, margin, ink_level)
+        refined = templates.copy()
+        for d in range(10):
+            sel = (digits == d) & (score > 0.8)
+            if sel.sum() >= 2:
+                refined[d] = _aligned_mean(cells[cal_idx][sel], templates[d], margin)
+        candidates.append((order, refined, ink_level))
     return Calibration(bands=bands, pitch_px=pitch, centres=centres, margin=margin,
-                       templates=refined, ink_level=ink_level, last_cell=last,
-                       order_hint=order, max_shift=max_shift, calibration_score=-neg_score)
+                       candidates=candidates, last_cell=last, max_shift=max_shift,
+                       calibration_score=coherence, cal_idx=cal_idx)
 
 
 def _unshift(band: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -299,8 +309,9 @@ def _label_by_counter(last_cells, tens_cells, margin, width):
     per_res = np.array([step[(np.arange(1, n) % 10) == r].mean() for r in range(10)])
     zero_res = int(np.argmax(per_res))
     # how often the tens cell changes (fewer in the true order: once per ten fields)
-    thresh = 0.5 * per_res.max()
-    tens_changes = int((step > thresh).sum())
+    # total change energy of the tens cell: noise adds the same to both orders, the
+    # true order has one digit change per ten fields, the swapped order three
+    tens_changes = float(step.sum())
     templates = np.empty((10,) + means.shape[1:], np.float32)
     for r in range(10):
         templates[(r - zero_res) % 10] = means[r]
