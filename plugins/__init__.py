@@ -29,4 +29,5 @@ BUILTIN_PLUGINS = (
     "occplugins.reporters.vizier",
     "occplugins.reporters.na_excel",
     "occplugins.reporters.plots",
+    "occplugins.timesources.vti",
 )
