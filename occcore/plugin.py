@@ -378,7 +378,7 @@ class LightCurveReaderSpec(ImplementationSpec):
 
 
 @kind(name="time-source", hook="occcore_time_sources", section="time",
-      default_chain=("container",), result="TimeStamps",
+      default_chain=("vti-ocr", "container"), result="TimeStamps",
       check=results.check_time_stamps, folder="plugins/timesources", step="occcore.steps.reduce",
       summary="the time of every frame: burned-in VTI timestamps, the container's clock")
 @attrs.frozen(kw_only=True)

@@ -110,7 +110,7 @@ def _score(recs, truth, resolution_units):
 def _series(frames, date="2024-03-05", **meta):
     return FrameSeries.from_arrays(frames, times=Time(f"{date}T00:00:00"),
                                    offsets_s=np.arange(len(frames)) * 0.04, exposure_s=0.04,
-                                   time_instant="start", meta=meta)
+                                   time_instant="start", meta=meta, format="avi")
 
 
 SYNTH = [

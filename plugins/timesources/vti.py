@@ -35,7 +35,15 @@ class VtiOcrOptions:
     """At most this many characters of a reading may be replaced by the expected value."""
 
 
+VIDEO_FORMATS = ("avi", "aav", "mkv", "mov", "mp4", "osd-strips")
+"""Formats that carry analogue video with a burned-in display; other series (FITS, SER,
+ADV from GPS cameras) are declined at once, without reading a frame."""
+
+
 def _stamp(series, *, options, context=None):
+    from occcore.plugin import NotApplicable
+    if series.format not in VIDEO_FORMATS and "osd_rows" not in series.meta:
+        raise NotApplicable(f"{series.format or 'this'} series carry no burned-in video time")
     from ._vti_api import stamp
 
     return stamp(series, options=options, context=context)
