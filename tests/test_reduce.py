@@ -82,7 +82,7 @@ def test_outputs_columns_metadata_and_mid_exposure_times(tmp_path):
     assert meta["time_instant"] == "mid" and meta["time_instant_of_source"] == "start"
     assert meta["reader"] == "ser"
     steps = [s["step"] for s in meta["provenance"]["steps"]]
-    assert steps == ["read", "align", "photometry"]
+    assert steps == ["read", "time", "align", "photometry"]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["config"]["align"]["chain"][0] == "tracker"
     assert run["versions"]["occcore"]
