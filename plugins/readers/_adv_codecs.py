@@ -22,12 +22,13 @@ QLZ_HASH_SIZE = 4096
 # compressor never starts a match after (last byte - 6 - 4).
 QLZ_TAIL_BYTES = 10
 LAG_FRACTION_BITS = 20
+LAG_LOOKUP_BITS = 16
 
 
 def qlz1_kernel(src, start, dst, table):
     """Decode one QuickLZ level-1 block body ``src[start:]`` into ``dst`` (uint8).
 
-    ``table`` is a 4096-entry int64 scratch array (the hash -> position table the
+    ``table`` is a 4096-entry int32 scratch array (the hash -> position table the
     compressor kept; a level-1 decoder rebuilds it in lock-step). Returns the number of
     bytes written, or -1 (input ends early), -2 (back-reference to nowhere), -3 (bad
     match length).
@@ -98,11 +99,16 @@ def qlz1_kernel(src, start, dst, table):
             cword >>= nlit
             d += nlit
             s += nlit
-            while last_hashed < d - 3:
-                last_hashed += 1
-                p = last_hashed
-                v = np.int64(dst[p]) | (np.int64(dst[p + 1]) << 8) | (np.int64(dst[p + 2]) << 16)
-                table[((v >> 12) ^ v) & 0xFFF] = p
+            if last_hashed < d - 3:
+                # rolling 24-bit window: one new byte per hashed position
+                p = last_hashed + 1
+                v = np.int64(dst[p]) | (np.int64(dst[p + 1]) << 8)
+                while p <= d - 3:
+                    v = (v & 0xFFFF) | (np.int64(dst[p + 2]) << 16)
+                    table[((v >> 12) ^ v) & 0xFFF] = p
+                    v >>= 8
+                    p += 1
+                last_hashed = d - 3
         else:
             while d < n:
                 if cword == 1:
@@ -169,10 +175,11 @@ def lag16_kernel(src, start, end, out):
     if total != (1 << LAG_FRACTION_BITS):
         return -4
     p += (bitpos + 7) >> 3
-    lookup = np.empty(4096, np.int64)
+    # start of the symbol search for each 2^-16 slice of the cumulative range
+    lookup = np.empty(1 << LAG_LOOKUP_BITS, np.int64)
     h = 1
-    for a in range(4096):
-        while h < nsym and cum[h] <= (a << (LAG_FRACTION_BITS - 12)):
+    for a in range(1 << LAG_LOOKUP_BITS):
+        while h < nsym and cum[h] <= (a << (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)):
             h += 1
         lookup[a] = h - 1
     if p + 4 > end:
@@ -192,7 +199,7 @@ def lag16_kernel(src, start, end, out):
         q = low // help_
         if q >= (1 << LAG_FRACTION_BITS):
             return -5
-        x = lookup[q >> (LAG_FRACTION_BITS - 12)]
+        x = lookup[q >> (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)]
         while cum[x + 1] * help_ <= low:
             x += 1
         low -= cum[x] * help_
@@ -273,7 +280,7 @@ def qlz_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
     out = np.empty(dsize, np.uint8)
     qlz1, _ = kernels(use_numba)
     got = qlz1(np.ascontiguousarray(block[:csize]), header, out,
-               np.empty(QLZ_HASH_SIZE, np.int64))
+               np.empty(QLZ_HASH_SIZE, np.int32))
     if got != dsize:
         raise CorruptSource(f"{where}: QuickLZ data are corrupt "
                             f"({QLZ_ERRORS.get(got, f'{got} of {dsize} bytes decoded')})")
