@@ -196,6 +196,8 @@ def test_pure_python_path_and_missing_numba_warning(tmp_path, monkeypatch, caplo
              for c in ("QUICKLZ", "LAGARITH16")]
     monkeypatch.setitem(sys.modules, "numba", None)          # "import numba" fails
     monkeypatch.setattr(_adv_codecs, "_KERNELS", {})
+    # the CLI stops occcore's log records at its own handler; let caplog see them here
+    monkeypatch.setattr(logging.getLogger("occcore"), "propagate", True)
     with caplog.at_level(logging.WARNING, logger="occcore.adv"):
         for path in paths:
             with open_file(path) as series:
