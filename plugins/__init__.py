@@ -14,6 +14,7 @@ BUILTIN_PLUGINS = (
     "occplugins.lightcurves.tangra",
     "occplugins.lightcurves.limovie",
     "occplugins.lightcurves.sora",
+    "occplugins.readers.adv",
     "occplugins.aligners.tracker",
     "occplugins.aligners.astroalign_transform",
     "occplugins.aligners.roi",
