@@ -115,8 +115,7 @@ def read_toml(path: Path, what: str = "config file", error: type = ConfigError) 
 def list_of(kind: type, what: str):
     """A check: every item of a list is ``kind``."""
     def check(value):
-        if not all(isinstance(v, kind) and (kind is bool or not isinstance(v, bool))
-                   for v in value):
+        if not all(accepts(v, (kind,)) for v in value):
             return f"must be a list of {what}"
         return None
     return check
