@@ -149,16 +149,15 @@ def _chord(table: dict, where: str, geometry: Geometry | None, notes: list[str])
         vf, vg = geometry.velocity(site.latitude_deg, site.longitude_deg, site.height_m, times)
         speed = np.hypot(vf, vg)
         return Chord(name=name, positive=True, site=site, f_km=f, g_km=g, err_km=speed * errors_s,
-                     meta={"times_utc": [t.isot for t in times], "time_err_s": errors_s.tolist(),
-                           "vf_kms": vf.tolist(), "vg_kms": vg.tolist(),
-                           "clock_offset_s": offset.to_value("s")})
+                     times_utc=[t.isot for t in times], time_err_s=errors_s.tolist(),
+                     vf_kms=vf, vg_kms=vg, clock_offset_s=float(offset.to_value("s")))
     if "start" not in table or "end" not in table:
         raise InputError(f"{where}: a negative chord needs start and end")
     times = _observed_times(table, where, 0.2) + offset
     f, g = geometry.fg(site.latitude_deg, site.longitude_deg, site.height_m, times, notes)
     return Chord(name=name, positive=False, site=site, f_km=f, g_km=g,
-                 meta={"start_utc": times[0].isot, "end_utc": times[-1].isot,
-                       "samples": len(times)})
+                 times_utc=[times[0].isot, times[-1].isot],
+                 clock_offset_s=float(offset.to_value("s")), meta={"samples": len(times)})
 
 
 def fit_time_shifts(chords: list[Chord], unreliable: set[str], geometry, notes):
@@ -191,15 +190,15 @@ def fit_time_shifts(chords: list[Chord], unreliable: set[str], geometry, notes):
         if abs(denom) < 1e-9:
             raise InputError(f"chord {c.name}: parallel to the line of centres; no time shift")
         along_km = -float((centre - mean) @ normal) / denom
-        speed = float(np.hypot(np.mean(c.meta.get("vf_kms", [0.0])),
-                               np.mean(c.meta.get("vg_kms", [0.0])))) or 1.0
+        speed = float(np.hypot(np.mean(c.vf_kms if c.vf_kms is not None else [0.0]),
+                               np.mean(c.vg_kms if c.vg_kms is not None else [0.0]))) or 1.0
         signed_dir = np.sign(float(np.array([c.f_km[1] - c.f_km[0],
                                              c.g_km[1] - c.g_km[0]]) @ direction)) or 1.0
         shift_s = signed_dir * along_km / speed
         shifts[c.name] = shift_s
         out.append(attrs.evolve(c, f_km=c.f_km + along_km * direction[0],
                                 g_km=c.g_km + along_km * direction[1],
-                                meta={**c.meta, "time_shift_s": shift_s}))
+                                time_shift_s=float(shift_s)))
     return out, shifts
 
 
@@ -211,7 +210,7 @@ def derived(fit: LimbFit, chord_file: ChordFile) -> dict[str, Any]:
     if ea:
         out["equivalent_radius_km_err"] = [x * math.sqrt(1 - e) for x in ea]
     geometry = chord_file.geometry
-    times = [Time(t) for c in chord_file.chords if c.positive for t in c.meta.get("times_utc", [])]
+    times = [Time(t) for c in chord_file.chords if c.positive for t in c.times_utc]
     if geometry is not None and times:
         reference = Time(chord_file.event.get("reference_utc", Time(times).mean().isot),
                          scale="utc")

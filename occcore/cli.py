@@ -308,18 +308,17 @@ def cmd_limb(args) -> int:
     from occcore.steps.limb import PARAMS, fit_limb
     with _progress_session(args) as session:
         outcome = fit_limb(session, args.chords, outdir=args.outdir, model=args.model)
-    s = outcome.summary
+    fit = outcome.fit
     if args.json:
-        print(dumps(s))
+        print(dumps(outcome.summary))
     else:
-        print(f"{s['model']}: chi2 {s['chi2']:.4g} / {s['dof']}")
+        print(f"{fit.model}: chi2 {fit.chi2:.4g} / {fit.dof}")
         for p in PARAMS:
-            err = s[f"{p}_err"]
+            err = fit.errors.get(p)
             text = f"-{err[0]:.3f} +{err[1]:.3f}" if err else "(fixed)"
-            print(f"  {p:<22} {s[p]:10.3f} {text}")
-        d = s["derived"]
-        print(f"  {'equivalent_radius_km':<22} {d['equivalent_radius_km']:10.3f}")
-        for note in s["notes"]:
+            print(f"  {p:<22} {fit.value(p):10.3f} {text}")
+        print(f"  {'equivalent_radius_km':<22} {fit.derived['equivalent_radius_km']:10.3f}")
+        for note in fit.notes:
             print(f"note: {note}")
     for f in outcome.files:
         print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)

@@ -431,7 +431,7 @@ class LimbFitterContract(RegistrationContract):
         chords, truth = ellipse_chords(n_chords=6, err_km=(3.0, 6.0), n_negative=2, seed=5,
                                        **self._truth())
         fit = self._fit(registered, chords)
-        assert fit.params.get("negative_chords_crossed") == []
+        assert fit.negative_chords_crossed == ()
 
     def test_too_few_chords_are_declined(self, registered):
         from occcore.model import Chord
