@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from collections.abc import Sequence
@@ -374,12 +376,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     saved = (list(log.handlers), log.level, log.propagate)
     _setup_logging(args.verbose)
+    terminate = _terminate_as_interrupt()
     try:
         return _run(parser, args)
     finally:       # called in-process (tests, scripts): leave the logger as it was
         log.handlers[:] = saved[0]
         log.setLevel(saved[1])
         log.propagate = saved[2]
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupt(number, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt():
+    """SIGTERM is handled like Ctrl-C: the same clean-up (temporary folders, staged
+    outputs) runs. Returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _run(parser, args) -> int:

@@ -11,7 +11,7 @@ from occcore.api import Session, jsonable, versions
 from occcore.chords import ChordFile, derived, fit_options_table, load_chords
 from occcore.model import LIMB_PARAMS as PARAMS  # noqa: F401  (re-exported for the CLI)
 from occcore.model import LimbFit
-from occcore.output import write_json
+from occcore.output import OutputSet, write_json
 from occcore.plotting import draw_limb, new_figure, save_figure
 from occcore.results import check_limb_fit
 
@@ -46,11 +46,13 @@ def fit_limb(session: Session, path, outdir=None, model: str | None = None,
     files: list[Path] = []
     if outdir is not None:
         outdir = Path(outdir)
-        files.append(write_json(outdir / "limb.json", {**summary, "occcore_version": __version__,
-                                                       "versions": versions()}))
-        if plot:
-            files.append(plot_limb(fit, outdir / "limb.png",
-                                   chord_file.event.get("name", chord_file.path.name)))
+        with OutputSet(outdir) as out:      # limb.json and its plot appear together
+            write_json(out.path("limb.json"), {**summary, "occcore_version": __version__,
+                                               "versions": versions()})
+            if plot:
+                plot_limb(fit, out.path("limb.png"),
+                          chord_file.event.get("name", chord_file.path.name))
+            files += out.commit()
         from occcore.steps.report import report_after_step
         files += report_after_step(session, outdir)
     return LimbOutcome(fit=fit, chords=chord_file, summary=summary, files=tuple(files))

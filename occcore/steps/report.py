@@ -19,6 +19,8 @@ from occcore import __version__
 from occcore.validate import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
 from occcore.model import LimbFit, ReportInput, TimingResult
+from occcore.output import OutputSet
+from occcore.results import check_written
 
 RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
 
@@ -193,15 +195,20 @@ def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> Re
     context = session.context("report")
     files: list[Path] = []
     failures: list[tuple[str, str]] = []
-    for registered in reporters:
-        options = session.options("report", registered)
-        try:
-            written = registered.spec.write(run, outdir, options=options, context=context)
-            files.extend(Path(p) for p in written)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:   # one reporter's failure must not lose the others
-            failures.append((registered.name, f"{type(exc).__name__}: {exc}"))
+    with OutputSet(outdir) as out:     # the reports appear together when every writer is done
+        for registered in reporters:
+            options = session.options("report", registered)
+            try:
+                written = registered.spec.write(run, out.stage, options=options, context=context)
+                problem = check_written(written)
+                if problem:
+                    raise TypeError(problem)
+                files.extend(out.final(Path(p)) for p in written)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:   # one reporter's failure must not lose the others
+                failures.append((registered.name, f"{type(exc).__name__}: {exc}"))
+        out.commit()
     return ReportOutcome(files=tuple(files), failures=tuple(failures))
 
 

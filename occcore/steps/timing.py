@@ -22,7 +22,7 @@ from occcore.chain import ChainExhausted
 from occcore.errors import InputError, UsageError
 from occcore.model import LightCurve, StepProvenance, TimingResult
 from occcore.results import check_timing_result
-from occcore.output import write_json
+from occcore.output import OutputSet, write_json
 from occcore.plotting import draw_timing, new_figure, save_figure
 
 # command-line option -> fitter option field
@@ -149,11 +149,13 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
     files: list[Path] = []
     if outdir is not None:
         outdir = Path(outdir)
-        files.append(write_json(outdir / "timing.json",
-                                {**result.to_json(), "occcore_version": __version__,
-                                 "versions": versions()}))
-        if plot and result.readings is not None:
-            files.append(plot_timing(result, outdir / "timing.png", name))
+        with OutputSet(outdir) as out:      # timing.json and its plot appear together
+            write_json(out.path("timing.json"), {**result.to_json(),
+                                                  "occcore_version": __version__,
+                                                  "versions": versions()})
+            if plot and result.readings is not None:
+                plot_timing(result, out.path("timing.png"), name)
+            files += out.commit()
         from occcore.steps.report import report_after_step
         files += report_after_step(session, outdir)
     return FitOutcome(result=result, summary=jsonable(result.to_json()), files=tuple(files))
