@@ -8,6 +8,7 @@ only while the camera was exposing (its readout gaps are left out).
 """
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,64 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from occcore.validate import read_toml
+from occcore.validate import FREE, Key, check_table, read_toml
 from occcore.errors import InputError, UsageError
 from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, angle_deg,
                               elements_from, read_ephemeris, star_from)
 from occcore.model import Chord, LimbFit, Site
 
-SECTIONS = {"event", "star", "body", "fit", "chord"}
-CHORD_KEYS = {"name", "positive", "latitude", "longitude", "height_m", "immersion",
-              "immersion_err_s", "emersion", "emersion_err_s", "clock_offset_s", "time_shift",
-              "start", "end", "gaps", "exposure_s", "cycle_s", "step_s", "f_km", "g_km",
-              "err_km", "observer"}
+_NUMBER = (int, float)
+_ANGLE = (str, int, float)
+_TIME = (str, _dt.datetime)
+
+
+def _non_negative(value):
+    return None if value >= 0 else "must be >= 0"
+
+
+def _numbers(value):
+    return None if all(isinstance(v, _NUMBER) and not isinstance(v, bool) for v in value) \
+        else "must be a list of numbers"
+
+
+def _gap_list(value):
+    ok = all(isinstance(g, list) and len(g) == 2 and all(isinstance(t, _TIME) for t in g)
+             for g in value)
+    return None if ok else "must be a list of [start, end] times"
+
+
+CHORD_SCHEMA = {
+    "name": Key("", (str,)), "observer": Key("", (str,)), "positive": Key(True, (bool,)),
+    "latitude": Key(0.0, _ANGLE), "longitude": Key(0.0, _ANGLE), "height_m": Key(0.0, _NUMBER),
+    "immersion": Key("", _TIME), "emersion": Key("", _TIME),
+    "immersion_err_s": Key(0.0, _NUMBER, check=_non_negative),
+    "emersion_err_s": Key(0.0, _NUMBER, check=_non_negative),
+    "clock_offset_s": Key(0.0, _NUMBER),
+    "time_shift": Key("fit", (str,), check=lambda v: None if v == "fit" else "must be 'fit'"),
+    "start": Key("", _TIME), "end": Key("", _TIME),
+    "gaps": Key([], (list,), check=_gap_list),
+    "exposure_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "cycle_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "step_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "f_km": Key([], (list,), check=_numbers), "g_km": Key([], (list,), check=_numbers),
+    "err_km": Key([], (list,), check=_numbers),
+}
+CHORD_KEYS = set(CHORD_SCHEMA)
+SCHEMA = {
+    "event": FREE,
+    "star": {"ra": Key("", _ANGLE), "dec": Key("", _ANGLE), "epoch": Key("J2016.0", (str,)),
+             "pm_ra_cosdec_mas_yr": Key(0.0, _NUMBER), "pm_dec_mas_yr": Key(0.0, _NUMBER),
+             "parallax_mas": Key(0.0, _NUMBER), "name": Key("", (str,))},
+    "body": {"ephemeris": Key("", (str,)), "H": Key(0.0, _NUMBER), "name": Key("", (str,)),
+             "elements": {"closest_approach_utc": Key("", _TIME),
+                          "position_angle_deg": Key(0.0, _NUMBER),
+                          "velocity_kms": Key(0.0, _NUMBER), "distance_au": Key(0.0, _NUMBER),
+                          "closest_approach_km": Key(0.0, _NUMBER),
+                          "closest_approach_arcsec": Key(0.0, _NUMBER)}},
+    "fit": FREE,
+    "chord": Key([], (list,)),
+}
+SECTIONS = set(SCHEMA)
 
 
 @attrs.frozen
@@ -82,17 +130,10 @@ def _observed_times(table: dict, where: str, default_step_s: float) -> Time:
     return start + offsets[keep] * u.s
 
 
-def _check_keys(table: dict, allowed: set, where: str):
-    from occcore.errors import did_you_mean
-    for key in table:
-        if key not in allowed:
-            raise InputError(f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}")
-
-
 def load_chords(path) -> ChordFile:
     path = Path(path)
     data = read_toml(path, "chords file", InputError)
-    _check_keys(data, SECTIONS, str(path))
+    check_table(data, SCHEMA, str(path), error=InputError)
     notes: list[str] = []
     star = star_from(data["star"], f"{path} [star]") if "star" in data else None
     body = dict(data.get("body", {}))
@@ -105,8 +146,10 @@ def load_chords(path) -> ChordFile:
                                                               f"{path} [body]"))
     chords = []
     for k, table in enumerate(data.get("chord", [])):
+        if not isinstance(table, dict):
+            raise InputError(f"{path}: [[chord]] {k + 1} must be a table, not {table!r:.40}")
         where = f"{path} chord {k + 1} ({table.get('name', '?')})"
-        _check_keys(table, CHORD_KEYS, where)
+        check_table(table, CHORD_SCHEMA, where, error=InputError)
         chords.append(_chord(table, where, geometry, notes))
     if not chords:
         raise InputError(f"{path}: no [[chord]] entries")

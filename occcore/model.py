@@ -45,6 +45,12 @@ class FrameFlag(enum.IntFlag):
     CADENCE_CHANGE = 512    # the step to this frame differs from the series' cadence
 
 
+TIME_FLAGS = (FrameFlag.BAD_TIME | FrameFlag.DUPLICATE_TIME | FrameFlag.NON_MONOTONIC |
+              FrameFlag.INDEX_TIME | FrameFlag.TIME_CORRECTED | FrameFlag.DROPPED_BEFORE |
+              FrameFlag.CADENCE_CHANGE)
+"""The flag bits that describe time stamps (replaced when a time source restamps)."""
+
+
 def readonly(array, dtype=None) -> np.ndarray:
     """A read-only view of ``array`` (a copy only when a dtype conversion needs one)."""
     view = np.asarray(array, dtype=dtype).view()
@@ -289,13 +295,16 @@ class FrameSeries:
     def with_times(self, times: FrameTimes, flags=None, **meta) -> FrameSeries:
         """The same frames with other time stamps (a time source replaced them).
 
-        ``flags`` (per frame) are OR-ed into the series' flags; ``meta`` entries are added
+        ``flags`` (per frame) replace the series' time bits (:data:`TIME_FLAGS`); the other
+        bits are kept; ``meta`` entries are added
         to ``meta``. The frames, the reader and the open file are shared, not copied.
         """
         if len(times) != self.n_frames:
             raise ValueError(f"{len(times)} time stamps for {self.n_frames} frames")
-        merged = self.frame_flags if flags is None else \
-            readonly(self.frame_flags | np.asarray(flags, np.uint32))
+        # the time bits describe the stamps being replaced: the time source's flags take
+        # their place; the other bits (alignment, saturation ...) stay
+        kept = self.frame_flags & ~np.uint32(TIME_FLAGS)
+        merged = readonly(kept if flags is None else kept | np.asarray(flags, np.uint32))
         return attrs.evolve(self, times=times, flags=merged, meta={**self.meta, **meta},
                             state=self._state)
 

@@ -262,17 +262,6 @@ class ImplementationSpec:
 
     kind = "implementation"
 
-    def make_options(self, table: dict[str, Any] | None = None):
-        """Validate a config table into this implementation's options object."""
-        if self.options is None:
-            if table:
-                raise TypeError(f"takes no options, got {sorted(table)}")
-            return None
-        return self.options(**(table or {}))
-
-
-# -- the table of kinds ---------------------------------------------------------------------
-
 
 @attrs.frozen(kw_only=True)
 class Kind:

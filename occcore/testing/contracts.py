@@ -55,10 +55,20 @@ class RegistrationContract:
 
     kind: str = ""
     name: str = ""
+    plugin: object = None
+    """Set to a plugin object (a module with ``@hookimpl`` functions) to test it before it
+    is installed: it is registered next to the built-ins for the test."""
 
     @pytest.fixture
-    def registered(self, occ_registry):
-        return occ_registry.get(self.kind, self.name)
+    def registry(self, occ_registry):
+        if self.plugin is None:
+            return occ_registry
+        from occcore.registry import load_registry
+        return load_registry(no_plugins=True, extra_plugins=[("under-test", self.plugin)])
+
+    @pytest.fixture
+    def registered(self, registry):
+        return registry.get(self.kind, self.name)
 
     def test_registered_under_its_name(self, registered):
         assert registered.name == self.name
@@ -111,15 +121,15 @@ class ReaderContract(RegistrationContract):
         return made
 
     @pytest.fixture
-    def session(self, occ_registry):
+    def session(self, registry):
         from occcore.api import Session
         from occcore.config import load_config
-        with Session(config=load_config(cwd=Path("/nonexistent")), registry=occ_registry) as s:
+        with Session(config=load_config(cwd=Path("/nonexistent")), registry=registry) as s:
             yield s
 
-    def test_claims_its_samples(self, samples, occ_registry):
+    def test_claims_its_samples(self, samples, registry):
         for sample in samples:
-            found = identify(resolve_source(sample.path), occ_registry)
+            found = identify(resolve_source(sample.path), registry)
             assert found.winner is not None, f"nobody claims {sample.path}"
             assert found.winner.reader.name == self.name, (
                 f"{sample.path} went to {found.winner.reader.name}, not {self.name}")
