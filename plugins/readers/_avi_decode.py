@@ -196,9 +196,10 @@ class Decoder:
 
     def frame(self, index: int):
         """The decoded frame ``index`` (decoding forward, seeking only when needed)."""
-        key = int(self.keyframes[np.searchsorted(self.keyframes, index, side="right") - 1])
-        if self._frames is None or not key <= self.next_index <= index:
-            self._restart(index)
+        if self._frames is None or self.next_index != index:      # not the next one
+            key = int(self.keyframes[np.searchsorted(self.keyframes, index, side="right") - 1])
+            if self._frames is None or not key <= self.next_index <= index:
+                self._restart(index)
         while True:
             expected = self.next_index
             frame = self._decode_next(expected)
