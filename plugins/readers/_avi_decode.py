@@ -299,7 +299,7 @@ def _open(decoder: Decoder, path, name: str, options) -> FrameSeries:
             "pixel_format": first.format.name, "luma": extract.note,
             "frame_rate_hz": float(1.0 / frame_period_s),
             "header_frame_count": declared, "counted_frames": n_frames,
-            "key_frames": int(len(decoder.keyframes)),
+            "key_frames": len(decoder.keyframes),
             "interlaced_flag": bool(first.interlaced_frame),
             "lossless_codec": codec in LOSSLESS_CODECS, "notes": notes}
     if header is not None:
@@ -319,9 +319,9 @@ def _open(decoder: Decoder, path, name: str, options) -> FrameSeries:
         return out
 
     epoch, epoch_note = _epoch(decoder.container, path, n_frames * frame_period_s, options)
-    common = dict(dtype=np.dtype(extract.dtype).newbyteorder("="), bit_depth=extract.bit_depth,
-                  format="avi" if meta["container"] == "avi" else meta["container"],
-                  reader="avi", source_name=name, on_close=decoder.close)
+    common = {"dtype": np.dtype(extract.dtype).newbyteorder("="),
+              "bit_depth": extract.bit_depth, "format": meta["container"], "reader": "avi",
+              "source_name": name, "on_close": decoder.close}
     timing = (f"container timing: {epoch_note}; offsets are each frame's nominal presentation "
               f"time (packet pts x {time_base}); {SCIENCE_NOTE}")
 
