@@ -248,7 +248,7 @@ IMM, EM = 3.013, 4.527
 
 
 def test_reduce_recovers_an_occultation_from_an_ffv1_avi(tmp_path):
-    from occcore.reduce import reduce
+    from occcore.steps.reduce import reduce
     frames, truth = star_field(n_frames=300, height=140, width=180, stars=STARS, fwhm_px=3.0,
                                drift_px_per_frame=(0.03, 0.02), walk_px=0.1, jumps=(),
                                occultation=(0, IMM, EM, 0.0), exposure_s=0.02, sky_e=40.0,
