@@ -3,6 +3,7 @@ installed with pip into a throw-away virtual environment, works as a third-party
 it is listed, its reader wins identification, a broken twin shows as broken while
 everything else works, the switches turn it off, and its own tests pass there. No line
 of occcore changes for it."""
+import importlib.util
 import json
 import os
 import shutil
@@ -13,7 +14,12 @@ import textwrap
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from occcore.plugin import NotApplicable, StepContext, kind_of
+from occcore.registry import load_registry
+from occcore.testing.contracts import ReporterContract, contract_field
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "occcore-example"
 
@@ -126,3 +132,75 @@ def test_the_example_packages_own_tests_pass_where_it_is_installed(plugin_env):
                           cwd=copy, env=_clean_env())
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+# -- the documentation's examples of the other kinds (docs/examples/*.py) ------------------------
+# Plugin objects tested before they are installed, as docs/testing.md shows.
+
+DOC_EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def _doc_module(name):
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", DOC_EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def occ_registry():
+    """Built-ins plus every documentation example, as if each were an installed plugin."""
+    return load_registry(no_plugins=True, extra_plugins=[
+        (name, _doc_module(name)) for name in
+        ("time_source", "aligner", "photometry", "limb_fitter", "reporter")])
+
+
+class TestDocsReporter(ReporterContract):
+    name = "edges"
+
+
+def _series(source="gps"):
+    from occcore.model import FrameSeries
+    frames, truth = contract_field(n_frames=6)
+    return FrameSeries.from_arrays(frames, times=truth.times.epoch,
+                                   offsets_s=truth.times.offsets_s, exposure_s=truth.exposure_s,
+                                   time_instant="start", time_source=source), truth
+
+
+def test_docs_time_source(occ_registry):
+    spec = occ_registry.get("time-source", "gps-only").spec
+    series, _ = _series("gps")
+    stamps = spec.stamp(series, options=None, context=StepContext())
+    assert kind_of("time-source").check(stamps, series.n_frames) is None
+    with pytest.raises(NotApplicable):
+        spec.stamp(_series("pc-clock")[0], options=None, context=StepContext())
+
+
+def test_docs_aligner_and_photometry(occ_registry):
+    from occcore.model import AlignRequest, Aperture, PhotometryRequest
+    series, truth = _series()
+    apertures = [Aperture(name=truth.names[j], role=("target", "reference")[min(j, 1)],
+                          x=truth.x[0, j], y=truth.y[0, j], radius_px=4.0,
+                          annulus_px=(7.0, 11.0)) for j in range(3)]
+    track = occ_registry.get("aligner", "fixed").spec.align(
+        AlignRequest(series=series, apertures=apertures), options=None, context=StepContext())
+    assert kind_of("aligner").check(track, series.n_frames, 3) is None
+    phot = occ_registry.get("photometry", "box").spec.measure(
+        PhotometryRequest(series=series, track=track, apertures=apertures),
+        options=None, context=StepContext())
+    assert kind_of("photometry").check(phot, series.n_frames, track.names) is None
+    # the stars barely drift in 6 frames: the box holds nearly all of each star's flux
+    assert np.allclose(np.median(phot.flux / truth.flux[:, :3], axis=0), 1, atol=0.05)
+
+
+def test_docs_limb_fitter(occ_registry):
+    from occcore.synthetic import ellipse_chords
+    chords, truth = ellipse_chords(n_chords=8, err_km=(0.2, 0.4), n_negative=0, seed=3,
+                                   center_f_km=4.0, center_g_km=-7.0, equatorial_radius_km=120.0,
+                                   oblateness=0.0, position_angle_deg=0.0)
+    spec = occ_registry.get("limb-fitter", "mean-circle").spec
+    fit = spec.fit(tuple(chords), options=None, context=StepContext())
+    assert kind_of("limb-fitter").check(fit) is None
+    assert abs(fit.equatorial_radius_km - 120.0) < 5
+    with pytest.raises(NotApplicable):
+        spec.fit(tuple(chords[:1]), options=None, context=StepContext())
