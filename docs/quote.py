@@ -118,3 +118,17 @@ def example(name: str) -> None:
     """A documentation example from docs/examples/ (tested by tests/test_external_plugin.py)."""
     path = ROOT / "docs" / "examples" / name
     _out(f"```python\n# docs/examples/{name}\n{path.read_text()}```", 0)
+
+
+def kind_line(kind_name: str) -> None:
+    """One paragraph of a kind's row of ``occcore.plugin.KINDS``."""
+    from occcore.plugin import kind_of
+    k = kind_of(kind_name)
+    chain = ", ".join(f"`{n}`" for n in k.default_chain) or "none"
+    how = ("every implementation of the chain runs" if k.runs == "all" else
+           "the first accepted result of the chain wins")
+    _out(f"{k.summary[:1].upper() + k.summary[1:]}. Hook `{k.hook}`, record "
+         f"`{k.record.__name__}`, configuration section `[{k.section}]` (default chain: "
+         f"{chain}; {how}), result `{k.result}` checked by `{k.check.__name__}`, run by "
+         f"`{k.step}`{f', written to `{k.output}`' if k.output else ''}; in-tree plugins in "
+         f"`{k.folder}/`.", 0)

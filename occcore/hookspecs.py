@@ -46,12 +46,9 @@ def occcore_readers() -> Iterable[ReaderSpec]:
 
     Yield: one :class:`~occcore.plugin.ReaderSpec` per format.
 
-    Example::
-
-        @hookimpl
-        def occcore_readers():
-            yield ReaderSpec(name="kiwi", summary="Kiwi OSD video",
-                             patterns=("*.kwv",), identify=_identify, open=_open)
+    Example: the ``kiwi`` reader of ``examples/occcore-example``
+    (``occcore_example/__init__.py`` and ``occcore_example/kiwi.py``), quoted in the
+    docstring of :mod:`occcore.plugin` and in ``docs/kinds/reader.md``.
     """
     yield from ()
 

@@ -59,8 +59,9 @@ def plugin_env(tmp_path_factory):
     env_dir = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
     # make this test run's occcore (and its dependencies) visible inside the throw-away venv
     parents = [p for p in site.getsitepackages() if os.path.isdir(p)]
     lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
@@ -141,7 +142,8 @@ DOC_EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
 
 def _doc_module(name):
-    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", DOC_EXAMPLES / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}",
+                                                  DOC_EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
