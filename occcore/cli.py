@@ -98,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "after 00:00 UTC of the first day)")
     p.add_argument("--tref", metavar="ISO", help="reference time of files timed in seconds")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="date of files timed by time of day only")
+    p.add_argument("--reader", help="light-curve reader (default: identified from the file)")
+    p.add_argument("--time-column", type=int, metavar="N",
+                   help="0-based time column of a multi-column text file")
+    p.add_argument("--frame-rate", type=float, metavar="HZ",
+                   help="readings per second, for a curve without time stamps (with --start)")
+    p.add_argument("--cadence", type=float, metavar="S",
+                   help="seconds between readings, for a curve without time stamps")
+    p.add_argument("--start", metavar="ISO", help="UTC time of the first reading (with "
+                   "--frame-rate or --cadence)")
+    p.add_argument("--timestamps", choices=("rederive", "keep", "refuse"),
+                   help="dropped/duplicated/out-of-order stamps: re-derive isolated errors from "
+                   "the cadence (default), keep them as read, or refuse the curve")
+    p.add_argument("--immersion-velocity", type=float, metavar="KMS",
+                   help="limb-normal shadow velocity at immersion, km/s")
+    p.add_argument("--emersion-velocity", type=float, metavar="KMS",
+                   help="limb-normal shadow velocity at emersion, km/s")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = command("limb", "fit the limb (ellipse) of the occulting body to chords")
     p.add_argument("chords", help="chords file (TOML; see README)")
@@ -257,12 +273,17 @@ def cmd_fit(args) -> int:
     from occcore.steps.timing import fit_lightcurve
     physics = {"velocity": args.velocity, "distance": args.distance,
                "star_diameter": args.star_diameter, "wavelength": args.wavelength,
-               "bandwidth": args.bandwidth}
+               "bandwidth": args.bandwidth, "immersion_velocity": args.immersion_velocity,
+               "emersion_velocity": args.emersion_velocity}
+    reading = {"time_column": args.time_column, "frame_rate_hz": args.frame_rate,
+               "cadence_s": args.cadence, "start_utc": args.start,
+               "timestamps": args.timestamps}
     with _progress_session(args) as session:
         outcome = fit_lightcurve(session, args.lightcurve, outdir=args.outdir, column=args.column,
                                  model=args.model, exposure_s=args.exposure,
                                  dead_time_s=args.dead_time, window=args.window, tref=args.tref,
-                                 date=args.date, physics=physics)
+                                 date=args.date, physics=physics, reader=args.reader,
+                                 reading={k: v for k, v in reading.items() if v is not None})
     result = outcome.result
     if args.json:
         print(dumps(outcome.summary))
@@ -275,6 +296,8 @@ def cmd_fit(args) -> int:
         for name, edge in result.edges:
             print(f"{name:<9} {iso_utc(edge.time)} UTC  {edge.err_text(1)} s (1 sigma), "
                   f"{edge.err_text(3)} s (3 sigma)")
+    for note in result.diagnostics.notes:
+        print(f"note: {note}", file=sys.stderr if args.json else sys.stdout)
     for f in outcome.files:
         print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)
     return 0
@@ -310,7 +333,7 @@ def cmd_report(args) -> int:
         names = [n.strip() for n in args.format.split(",") if n.strip()] if args.format else \
             session.config.chain("report")
         observer = args.observer or session.config.get("report.observer")
-        run = load_run(args.run_dir, [Path(p).expanduser() for p in observer])
+        run = load_run(args.run_dir, [Path(p).expanduser() for p in observer], session)
         outcome = write_reports(session, run, names, args.outdir or args.run_dir)
     if args.json:
         print(dumps({"files": [str(f) for f in outcome.files],

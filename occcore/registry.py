@@ -255,7 +255,8 @@ class _Loader:
     def load_builtins(self):
         for module_name in _builtin_modules():
             module = importlib.import_module(module_name)
-            self.register(module, Provider(plugin=module_name.rsplit(".", 1)[-1], builtin=True))
+            self.register(module, Provider(plugin=module_name.removeprefix(f"{BUILTIN_PACKAGE}."),
+                                          builtin=True))
 
     def load_entry_points(self, allow: list[str] | None, deny: list[str]):
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):

@@ -9,6 +9,11 @@ BUILTIN_PLUGINS = (
     "occplugins.readers.ser",
     "occplugins.readers.archive",
     "occplugins.timesources.container",
+    "occplugins.lightcurves.ecsv",
+    "occplugins.lightcurves.pymovie",
+    "occplugins.lightcurves.tangra",
+    "occplugins.lightcurves.limovie",
+    "occplugins.lightcurves.sora",
     "occplugins.aligners.tracker",
     "occplugins.aligners.astroalign_transform",
     "occplugins.aligners.roi",
@@ -24,4 +29,5 @@ BUILTIN_PLUGINS = (
     "occplugins.reporters.vizier",
     "occplugins.reporters.na_excel",
     "occplugins.reporters.plots",
+    "occplugins.timesources.vti",
 )

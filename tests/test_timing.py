@@ -19,6 +19,11 @@ from occplugins.fitters import _timing as tm
 SORA_REF = Time("2017-06-22 00:00", scale="utc")
 
 
+UNDATED = "2020-02-13"
+"""The PyOTE/R-OTE examples are synthetic and give times of day without a date: the
+tests give one (any date will do; only the seconds of day are compared)."""
+
+
 def session(tmp_path, *sets):
     return Session(config=load_config(cwd=tmp_path, sets=sets), no_plugins=True)
 
@@ -76,7 +81,7 @@ def _header(path):
 
 def _pyote_fit(path, instant=None):
     h = _header(path)
-    lc = read_lightcurve(path, exposure_s=h["frame"])
+    lc = read_lightcurve(path, exposure_s=h["frame"], date=UNDATED)
     if instant:
         import attrs
         lc = attrs.evolve(lc, times=attrs.evolve(lc.times, instant=instant))
@@ -116,7 +121,8 @@ def test_pyote_high_rho_diffraction(shared_fixtures):
 def test_pyote_total_miss_has_no_event(shared_fixtures, tmp_path, capsys):
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "diffraction_miss_shotnoise_1.0_readnoise_20.0.csv")
-    code = main(["--no-plugins", "fit", str(path), "--json", "-o", str(tmp_path)])
+    code = main(["--no-plugins", "fit", str(path), "--json", "-o", str(tmp_path),
+                 "--date", UNDATED])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["outcome"] == "negative"
     assert "no significant event" in out["reason"]
@@ -128,7 +134,7 @@ def test_pyote_partial_miss_is_a_shallow_dip_at_closest_approach(shared_fixtures
     by a few percent around the closest approach (the header's D = R = 2.5025 s)."""
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "edge_on_disk_miss_shotnoise_0.0_readnoise_10.0.csv")
-    lc = read_lightcurve(path)
+    lc = read_lightcurve(path, date=UNDATED)
     r = square._fit(lc, options=square.SquareOptions(), context=StepContext())
     assert 1 - r.bottom / r.baseline < 0.1
     epoch = lc.times.epoch
@@ -237,9 +243,10 @@ def test_detection_lists_runners_up():
 
 def test_readers_state_their_time_instant(shared_fixtures):
     lc_dir = shared_fixtures / "lightcurves"
-    tangra = read_lightcurve(lc_dir / "iota/tangra/20251204_75975_2000_CD121_Camilleri_tangra_EXCERPT.csv")
+    tangra = read_lightcurve(lc_dir / "iota/tangra/20251204_75975_2000_CD121_Camilleri_tangra_EXCERPT.csv",
+                             date="2025-12-04")
     assert tangra.times.instant == "mid" and len(tangra.flux) == 20
-    rote = read_lightcurve(lc_dir / "iota/pyote/example-penumbral.csv")
+    rote = read_lightcurve(lc_dir / "iota/pyote/example-penumbral.csv", date=UNDATED)
     assert rote.times.instant == "start" and len(rote.flux) == 300
     assert rote.times.utc(0).isot == "2001-01-01T00:00:01.000"
     sora = read_lightcurve(lc_dir / "sora/lc_example.dat")
@@ -257,12 +264,12 @@ def test_readers_state_their_time_instant(shared_fixtures):
 def test_pymovie_columns_and_ecsv_round_trip(tmp_path, shared_fixtures):
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "high-rho-diffraction_shotnoise_2.0_readnoise_20.0.csv")
-    default = read_lightcurve(path)
+    default = read_lightcurve(path, date=UNDATED)
     assert default.meta["column"] == "signal-target_with_noise"
-    clean = read_lightcurve(path, column="target_no_noise")
+    clean = read_lightcurve(path, column="target_no_noise", date=UNDATED)
     assert clean.meta["column"] == "signal-target_no_noise"
     with pytest.raises(Exception, match="no column"):
-        read_lightcurve(path, column="nope")
+        read_lightcurve(path, column="nope", date=UNDATED)
 
 
 def test_fit_json_keys_and_outputs(tmp_path, capsys):
@@ -286,7 +293,9 @@ def test_fit_json_keys_and_outputs(tmp_path, capsys):
     found = Time(out["immersion"]["time_utc"]) - lc.times.epoch
     assert abs(found.to_value("s") - truth.immersion_s) < out["immersion"]["err3_s"][1] + 1e-3
     assert (tmp_path / "out" / "timing.png").exists()
-    attempts = json.loads((tmp_path / "out" / "timing.json").read_text())["provenance"][0]["attempts"]
+    steps = json.loads((tmp_path / "out" / "timing.json").read_text())["provenance"]
+    assert [p["step"] for p in steps] == ["lightcurve", "timing"]
+    attempts = steps[1]["attempts"]
     assert [a["status"] for a in attempts] == ["declined", "ok"]
 
 

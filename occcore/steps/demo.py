@@ -167,7 +167,7 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
                      f"-{v['err'][0]:.3f} +{v['err'][1]:.3f}")
     profile = outdir / "observer.toml"
     profile.write_text(DEMO_PROFILE)
-    reports = write_reports(session, load_run(outdir, [profile]), REPORTS, outdir / "reports")
+    reports = write_reports(session, load_run(outdir, [profile], session), REPORTS, outdir / "reports")
     raise_failures(reports)
     report["files"] += [str(profile)] + [str(f) for f in reports.files]
     lines += [f"wrote {f}" for f in report["files"]]

@@ -1,6 +1,6 @@
 """``occcore fit``: time the immersion and emersion of a light curve.
 
-Reads any supported light-curve file (:mod:`occcore.lcio`), optionally cuts a window,
+Reads any light-curve file the ``lightcurve-reader`` plugins know, optionally cuts a window,
 runs the ``[timing] chain`` of fitters (or the one ``--model``), and writes
 ``timing.json`` and ``timing.png``. The fitters' own options come from
 ``[timing.options.<name>]``; the command-line physics (velocity, distance ...) override
@@ -9,6 +9,7 @@ them for the fitters that have such options.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -19,7 +20,6 @@ from occcore import __version__
 from occcore.api import Session, jsonable, versions
 from occcore.chain import ChainExhausted
 from occcore.errors import InputError, UsageError
-from occcore.lcio import read_lightcurve
 from occcore.model import LightCurve, StepProvenance, TimingResult
 from occcore.results import check_timing_result
 from occcore.output import write_json
@@ -28,7 +28,8 @@ from occcore.plotting import draw_timing, new_figure, save_figure
 # command-line option -> fitter option field
 PHYSICS = {"velocity": "velocity_kms", "distance": "distance_au",
            "star_diameter": "star_diameter_km", "wavelength": "wavelength_um",
-           "bandwidth": "bandwidth_um"}
+           "bandwidth": "bandwidth_um", "immersion_velocity": "immersion_velocity_kms",
+           "emersion_velocity": "emersion_velocity_kms"}
 
 
 @attrs.frozen
@@ -68,6 +69,24 @@ def cut(lc: LightCurve, start_s: float, end_s: float) -> LightCurve:
                         flags=None if lc.flags is None else lc.flags[keep])
 
 
+def _with_reading_notes(result: TimingResult, lc: LightCurve, read_provenance):
+    """What the reader found about the time stamps and the date goes with the result."""
+    extra = dict(result.diagnostics.extra)
+    notes = list(result.diagnostics.notes)
+    quality = lc.meta.get("timestamp_quality")
+    if quality is not None:
+        extra["timestamp_quality"] = quality
+        if quality.get("frames") and quality["frames"] != "no timestamp problem found":
+            notes.append(f"timestamps: {lc.meta.get('timestamp_summary', quality['frames'])}")
+    for key in ("date_source", "dialect", "observer", "site", "object", "telescope", "camera"):
+        if key in lc.meta:
+            extra[key] = lc.meta[key]
+    provenance = result.provenance if read_provenance is None else \
+        (read_provenance, *result.provenance)
+    return attrs.evolve(result, provenance=provenance,
+                        diagnostics=attrs.evolve(result.diagnostics, extra=extra, notes=notes))
+
+
 def _no_result(exc: ChainExhausted, source: str, lc: LightCurve) -> TimingResult:
     """Every fitter declined: the curve could not be analysed (an analysed curve without a
     significant event is a fitter's *negative* result, never this)."""
@@ -81,12 +100,22 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
                    model: str | None = None, exposure_s: float | None = None,
                    dead_time_s: float | None = None, window: str | None = None,
                    tref: str | None = None, date: str | None = None,
-                   physics: dict[str, float] | None = None, plot: bool = True) -> FitOutcome:
-    """Fit one light curve (a path or a LightCurve); write timing.json/png into ``outdir``."""
+                   physics: dict[str, float] | None = None, plot: bool = True,
+                   reader: str | None = None, reading: dict[str, Any] | None = None
+                   ) -> FitOutcome:
+    """Fit one light curve (a path or a LightCurve); write timing.json/png into ``outdir``.
+
+    ``reader`` picks the light-curve reader (default: identified); ``reading`` holds more
+    of its options (``frame_rate_hz``, ``cadence_s``, ``start_utc``, ``timestamps``,
+    ``time_column`` ...)."""
+    read_provenance = None
     if isinstance(source, LightCurve):
         lc, name = source, source.name
     else:
-        lc = read_lightcurve(source, column=column, exposure_s=exposure_s, date=date, tref=tref)
+        wanted = {"column": column, "exposure_s": exposure_s, "date": date, "tref": tref,
+                  **(reading or {})}
+        lc, read_provenance = session.read_lightcurve(
+            source, reader, {k: v for k, v in wanted.items() if v is not None})
         name = str(source)
     if exposure_s is not None:
         lc = attrs.evolve(lc, exposure_s=exposure_s)
@@ -116,6 +145,7 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
     else:
         result = attrs.evolve(chained.value, source=name, column=lc.meta.get("column"),
                               provenance=(chained.provenance("timing"),))
+    result = _with_reading_notes(result, lc, read_provenance)
     files: list[Path] = []
     if outdir is not None:
         outdir = Path(outdir)
