@@ -40,7 +40,7 @@ def read(source, *, options, context):
     from astropy.time import Time
 
     from occcore.model import FrameTimes, LightCurve
-    path = getattr(source, "path", source)     # a Source, or a plain path
+    path = source.path                      # an occcore.plugin.Source of one file
     options = options or TlcOptions()
     lines = path.read_text(encoding="ascii", errors="replace").splitlines()
     date = DATE_LINE.match(lines[0]) if lines else None

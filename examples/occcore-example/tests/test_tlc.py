@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from samples import write_tlc
 
-from occcore.plugin import CorruptSource, Match, Probe, StepContext, kind_of
+from occcore.plugin import CorruptSource, Match, Probe, Source, StepContext, kind_of
 from occcore.testing.contracts import RegistrationContract
 
 
@@ -18,7 +18,8 @@ def tlc(occ_registry):
 
 
 def _read(spec, path, **options):
-    return spec.read(path, options=spec.options(**options), context=StepContext())
+    source = Source(paths=[path], kind="file", display_name=path.name)
+    return spec.read(source, options=spec.options(**options), context=StepContext())
 
 
 def test_identified_by_content_not_by_name(tlc, tmp_path):
