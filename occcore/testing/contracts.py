@@ -1,22 +1,29 @@
 """Contract test classes: what every implementation of a kind must satisfy.
 
 Subclass one, set ``name`` (and for readers ``make_samples``), and pytest runs every
-test method against your implementation::
+test method against your implementation. The example plugin package
+``examples/occcore-example`` does (quoted by cog from its tests; see ``docs/testing.md``)::
 
-    # conftest.py
+    [[[cog
+    import sys; sys.path.insert(0, "docs"); import quote
+    quote.python("tests/conftest.py", "pytest_plugins", indent=4, fence=False, docstring=True)
+    ]]]
+    # examples/occcore-example/tests/conftest.py
     pytest_plugins = ["occcore.testing"]
+    [[[end]]]
 
-    # test_kiwi.py
-    from occcore.testing.contracts import ReaderContract, ReaderSample
-    from occcore.plugin import Match
-
-    class TestKiwi(ReaderContract):
+    [[[cog
+    quote.python("tests/test_kiwi.py", "TestKiwiReader", indent=4, fence=False, docstring=True)
+    ]]]
+    # examples/occcore-example/tests/test_kiwi.py
+    class TestKiwiReader(ReaderContract):
         name = "kiwi"
 
         def make_samples(self, directory):
-            path = write_my_kiwi_file(directory / "a.kwv")
-            return [ReaderSample(path=path, level=Match.SIGNATURE, n_frames=10,
-                                 height=48, width=64)]
+            frames = np.random.default_rng(7).integers(0, 256, (5, 4, 6), dtype=np.uint8)
+            path = write_kiwi(directory / "clip.kwv", frames)
+            return [ReaderSample(path=path, level=Match.CONTENT, n_frames=5, height=4, width=6)]
+    [[[end]]]
 
 occcore's own suite runs every in-tree plugin through these classes automatically
 (``tests/test_contracts_builtin.py``).
