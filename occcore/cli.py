@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -292,9 +293,11 @@ def cmd_fit(args) -> int:
     elif result.outcome != "positive":
         print(f"{result.outcome}: {result.reason}")
     else:
-        print(f"positive: model {result.model}, chi2 {result.chi2:.1f} / {result.dof}, "
-              f"SNR {result.snr:.1f}, false-positive probability "
-              f"{result.false_positive_probability:.2g}")
+        quality = [f"chi2 {result.chi2:.1f} / {result.dof}" if math.isfinite(result.chi2)
+                   else "", f"SNR {result.snr:.1f}" if math.isfinite(result.snr) else "",
+                   f"false-positive probability {result.false_positive_probability:.2g}"
+                   if math.isfinite(result.false_positive_probability) else ""]
+        print(", ".join([f"positive: model {result.model}"] + [q for q in quality if q]))
         for name, edge in result.edges:
             print(f"{name:<9} {iso_utc(edge.time)} UTC  {edge.err_text(1)} s (1 sigma), "
                   f"{edge.err_text(3)} s (3 sigma)")

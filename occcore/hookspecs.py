@@ -75,7 +75,7 @@ def occcore_lightcurve_readers() -> Iterable[LightCurveReaderSpec]:
     (extension < signature < content) unless ``--reader NAME`` (or ``[lightcurve]
     chain``) names one.
 
-    Yield: :class:`~occcore.plugin.LightCurveReaderSpec` records whose ``read(path, *,
+    Yield: :class:`~occcore.plugin.LightCurveReaderSpec` records whose ``read(source, *,
     options, context)`` returns a :class:`~occcore.model.LightCurve`.
 
     Example::

@@ -42,6 +42,8 @@ def draw_timing(fig, result: TimingResult, title: str) -> None:
     mid = readings.mid_s
     flux = readings.flux
     model = readings.model if readings.model is not None else np.full_like(flux, np.nan)
+    chi2_text = f"χ² {result.chi2:.1f} / {result.dof}, " if math.isfinite(result.chi2) else ""
+    snr_text = f"SNR {result.snr:.1f}" if math.isfinite(result.snr) else ""
     edges = [(name, e.offset_s(readings.epoch), e) for name, e in result.edges]
     t0 = edges[0][1] if edges else mid[0]
     grid = fig.add_gridspec(2, 1 + len(edges), height_ratios=(3, 1), hspace=0.08, wspace=0.25)
@@ -72,8 +74,8 @@ def draw_timing(fig, result: TimingResult, title: str) -> None:
             top.set_title(f"{label} {iso_utc(e.time)[11:]} UTC\n"
                           f"{e.err_text(1)} s (1σ, dark band; 3σ light)", fontsize=8)
         else:
-            top.set_title(f"{title}\n{result.model} model, χ² {result.chi2:.1f} / "
-                          f"{result.dof}, SNR {result.snr:.1f}", fontsize=8)
+            top.set_title(f"{title}\n{result.outcome}: {result.model} model, {chi2_text}"
+                          f"{snr_text}".rstrip(", "), fontsize=8)
             top.legend(fontsize=7, loc="lower left")
         top.tick_params(labelbottom=False)
         bottom.set_xlabel(f"s after {'immersion' if edges else 'start'}", fontsize=8)

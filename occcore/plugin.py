@@ -356,7 +356,7 @@ def _valid_inputs(instance, attribute, value):
 
 @kind(name="reader", hook="occcore_readers", section="read", default_chain=("auto",),
       result="FrameSeries", check=results.check_series, folder="plugins/readers",
-      step="occcore.steps.read", summary="frames in: FITS, SER, archives, video")
+      step="occcore.api", summary="frames in: FITS, SER, archives, video")
 @attrs.frozen(kw_only=True)
 class ReaderSpec(ImplementationSpec):
     """A reader: ``open(source, *, options, context) -> FrameSeries``.
@@ -384,7 +384,8 @@ class ReaderSpec(ImplementationSpec):
       summary="light-curve files in: occcore ECSV, PyMovie/PyOTE, Tangra, Limovie, SORA")
 @attrs.frozen(kw_only=True)
 class LightCurveReaderSpec(ImplementationSpec):
-    """A light-curve reader: ``read(path, *, options, context) -> LightCurve``.
+    """A light-curve reader: ``read(source, *, options, context) -> LightCurve``
+    (``source.path`` is the file).
 
     Identified like frame readers: ``identify(probe)`` (extension < signature < content)
     and ``patterns``; ``auto_identify=False`` when it must be chosen by name.

@@ -60,6 +60,10 @@ def lightcurve_text(run: ReportInput, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _number(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if math.isfinite(value) else "(not computed)"
+
+
 def _err_text(err) -> str:
     if not err:
         return "(no error)"
@@ -82,12 +86,13 @@ def timing_log(run: ReportInput, name: str) -> str:
              f"Exposure time: {exposure:.4f} seconds", f"Number of points: {len(times)}", ""]
     t = run.timing
     if t is not None and t.outcome == "positive":
-        lines.append(f"Model: {t.model}; baseline {t.baseline:.4f}, bottom {t.bottom:.4f}, "
-                     f"SNR {t.snr:.1f}")
+        lines.append(f"Model: {t.model}; baseline {_number(t.baseline, 4)}, bottom "
+                     f"{_number(t.bottom, 4)}, SNR {_number(t.snr, 1)}")
         for name, edge in t.edges:
             lines.append(f"{name.capitalize()} time: {iso_utc(edge.time).replace('T', ' ')} UTC "
                          f"{_err_text(edge.err1_s)} (1 sigma)")
-        lines.append(f"Minimum chi-square: {t.chi2:.3f}, degrees of freedom: {t.dof}")
+        if math.isfinite(t.chi2):
+            lines.append(f"Minimum chi-square: {t.chi2:.3f}, degrees of freedom: {t.dof}")
     elif t is not None:
         lines.append(f"No event ({t.outcome}): {t.reason or 'not detected'}")
     lines += ["", f"Produced by: {run.produced_by()}"]
