@@ -19,6 +19,7 @@ import numpy as np
 from occcore import __version__
 from occcore.chain import ChainResult, run_chain
 from occcore.config import Config, load_config, validate
+from occcore.errors import UsageError
 from occcore.validate import make_options
 from occcore.identify import Identification, choose_readers, identify, resolve_source
 from occcore.model import FrameSeries, LightCurve, StepProvenance, iso_utc
@@ -156,6 +157,20 @@ class Session:
                                   "report": jsonable(report)}
             return info
 
+    def ocr(self, source, time_source: str = "vti-ocr") -> list[dict[str, Any]]:
+        """One record per video field of ``source`` (a video, or a folder or list of OSD
+        strip images, one image per field, the image format taken from the bytes) as read
+        by ``time_source``'s ``read_fields``."""
+        registered = self.registry.get("time-source", time_source)
+        if registered.spec.read_fields is None:
+            raise UsageError(f"time source {time_source!r} does not read single fields")
+        options = self.options("time", registered)
+        images = _image_files(source)
+        if images:
+            return registered.spec.read_fields(images, options=options)
+        with self.open(source) as series:
+            return registered.spec.read_fields(series, options=options)
+
     def read_lightcurve(self, source, reader: str | Sequence[str] | None = None,
                         overrides: dict[str, Any] | None = None
                         ) -> tuple[LightCurve, StepProvenance]:
@@ -205,6 +220,30 @@ class Session:
         """The built-in synthetic observation: see :mod:`occcore.steps.demo`."""
         from occcore.steps.demo import run_demo
         return run_demo(self, outdir, n_frames=n_frames)
+
+
+_IMAGE_MAGIC = (b"BM", b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"GIF8")
+
+
+def _image_files(source) -> list[Path]:
+    """The image files of ``source`` (a folder or a list) when it holds only images,
+    judged by their first bytes, else []."""
+    paths = [Path(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
+    files = []
+    for p in paths:
+        files += sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")) \
+            if p.is_dir() else [p]
+    if not files:
+        return []
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                head = fh.read(4)
+        except OSError:
+            return []
+        if not head.startswith(_IMAGE_MAGIC):
+            return []
+    return files
 
 
 def read_lightcurve(path, *, reader: str | None = None, session: Session | None = None,

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="+", help="file, directory, glob or list of files")
     p.add_argument("--reader", help="use this reader (or a comma list, tried in order)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("ocr", "read the burned-in VTI time of every video field (a video, or a folder "
+                "of OSD strip images, one per field)")
+    p.add_argument("path", nargs="+", help="video file, or folder/list of strip images")
+    p.add_argument("--time-source", default="vti-ocr", help="the time source that reads "
+                   "the fields (default vti-ocr)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = command("config", "show or check the resolved configuration")
     p.add_argument("action", choices=("show", "check"))
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -219,6 +225,37 @@ def cmd_info(args) -> int:
         print(f"{key:<20} {info[key]}")
     if info.get("time_note"):
         print(f"{'time_note':<20} {info['time_note']}")
+    chain = info.get("time_chain") or {}
+    if chain:
+        tried = ", ".join(f"{a['implementation']} {a['status']}" for a in chain["attempts"])
+        print(f"{'time_stamped_by':<20} {chain['used']} ({tried})")
+        report = chain.get("report") or {}
+        for key in ("vti", "layout", "field_order", "fields_read", "corrected", "flagged",
+                    "dropped_before_frames", "duplicated_frames", "delay_applied"):
+            if key in report:
+                print(f"{'  ' + key:<20} {report[key]}")
+        quality = report.get("quality") or {}
+        if quality.get("summary"):
+            print(f"{'  timestamps':<20} {quality['summary']}")
+    return 0
+
+
+def cmd_ocr(args) -> int:
+    from occcore.api import dumps
+    with _session(args) as session:
+        records = session.ocr(_path_arg(args.path), args.time_source)
+    if args.json:
+        print(dumps(records))
+        return 0
+    summary = records[0].get("summary") if records else None
+    for r in records:
+        where = Path(r["file"]).name if "file" in r else f"frame {r.get('frame')} field {r.get('field')}"
+        state = f"FLAGGED: {r['flagged']}" if r.get("flagged") else \
+            ("corrected" if r.get("corrected") else "")
+        print(f"{where:<22} {r.get('time_utc') or '-':<16} {r.get('field_number') or '-':>8}  "
+              f"{state}".rstrip())
+    if summary:
+        print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 
 
@@ -362,7 +399,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"plugins": cmd_plugins, "formats": cmd_formats, "identify": cmd_identify,
-            "info": cmd_info, "config": cmd_config, "reduce": cmd_reduce, "fit": cmd_fit,
+            "info": cmd_info, "ocr": cmd_ocr, "config": cmd_config, "reduce": cmd_reduce, "fit": cmd_fit,
             "limb": cmd_limb, "report": cmd_report, "demo": cmd_demo}
 
 

@@ -414,6 +414,11 @@ class TimeSourceSpec(ImplementationSpec):
     """
 
     stamp: Callable[..., Any] = attrs.field(validator=_callable)
+    read_fields: Callable[..., Any] | None = None
+    """Optional, for ``occcore ocr``: ``read_fields(what, *, options)`` with ``what`` a
+    FrameSeries or a list of image files (one video field each) returns one JSON-able
+    record per field (``file`` or ``frame``/``field``, ``time_utc``, ``field_number``,
+    ``flagged``, ``corrected``)."""
 
 
 @kind(name="aligner", hook="occcore_aligners", section="align",
