@@ -162,3 +162,29 @@ def draw_limb(ax, fit: LimbFit, title: str) -> None:
                  f"χ² = {fit.chi2:.3g}/{fit.dof}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
+
+
+def plot_lightcurve(table, path: Path) -> Path:
+    """The three curves of the Portal's Fig. A3: target, reference and their ratio."""
+    t = table["time"]
+    seconds = (t - t[0]).to_value("s")
+    flagged = np.asarray(table["flag"]) != 0
+    fig = new_figure(10, 7.5)
+    axes = fig.subplots(3, 1, sharex=True)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.07, hspace=0.08)
+    curves = (("norm_target", "target / median", "tab:red"),
+              ("norm_reference", "reference / median", "tab:blue"),
+              ("ratio", "target / reference", "black"))
+    for ax, (column, label, color) in zip(axes, curves, strict=True):
+        y = np.asarray(table[column], float)
+        ax.plot(seconds, y, ".", ms=2, color=color, label=label)
+        if flagged.any():
+            ax.plot(seconds[flagged], y[flagged], "x", ms=4, color="orange", label="flagged")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel(f"seconds after {iso_utc(t[0])} UTC (mid-exposure)")
+    axes[0].set_title(f"{table.meta.get('source', '')} ({len(table)} frames)", fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    return Path(path)

@@ -24,7 +24,8 @@ from occcore.errors import InputError, UsageError
 from occcore.lightcurve import build_table
 from occcore.model import (AlignRequest, Aperture, FrameFlag, FrameSeries, Photometry,
                            PhotometryRequest, Provenance, Track, iso_utc)
-from occcore.output import OutputSet, atomic_path, write_json
+from occcore.output import OutputSet, write_json
+from occcore.plotting import plot_lightcurve
 from occcore.results import check_photometry, check_track
 
 log = logging.getLogger("occcore")
@@ -318,33 +319,3 @@ def _summary(series, table, track, phot, provenance, ref_index, fwhm, radius, an
         "ratio_min": float(ratio[deepest]) if deepest is not None else None,
         "ratio_min_frame": deepest,
     }
-
-
-def plot_lightcurve(table, path: Path) -> Path:
-    """The three curves of the Portal's Fig. A3: target, reference and their ratio."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    t = table["time"]
-    seconds = (t - t[0]).to_value("s")
-    flagged = np.asarray(table["flag"]) != 0
-    fig = Figure(figsize=(10, 7.5))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(3, 1, sharex=True)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.07, hspace=0.08)
-    curves = (("norm_target", "target / median", "tab:red"),
-              ("norm_reference", "reference / median", "tab:blue"),
-              ("ratio", "target / reference", "black"))
-    for ax, (column, label, color) in zip(axes, curves, strict=True):
-        y = np.asarray(table[column], float)
-        ax.plot(seconds, y, ".", ms=2, color=color, label=label)
-        if flagged.any():
-            ax.plot(seconds[flagged], y[flagged], "x", ms=4, color="orange", label="flagged")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    axes[-1].set_xlabel(f"seconds after {iso_utc(t[0])} UTC (mid-exposure)")
-    axes[0].set_title(f"{table.meta.get('source', '')} ({len(table)} frames)", fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    return path

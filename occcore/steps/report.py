@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 
 from occcore import __version__
-from occcore.validate import read_toml
-from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
+from occcore.validate import Key, check_table, read_toml
+from occcore.errors import InputError, StepFailed, UsageError
 from occcore.model import LimbFit, ReportInput, TimingResult
 from occcore.output import OutputSet
 from occcore.results import check_written
@@ -45,28 +45,29 @@ class ReportOutcome:
     failures: tuple[tuple[str, str], ...]      # (reporter, reason)
 
 
+def _profile_schema() -> dict[str, dict[str, Key]]:
+    text, number = (str,), (int, float)
+    schema = {section: {key: Key("", number if (section, key) in NUMERIC_KEYS else text)
+                        for key in keys} for section, keys in PROFILE_KEYS.items()}
+    for key in ("latitude", "longitude"):
+        schema["site"][key] = Key("", (str, int, float))
+    return schema
+
+
 def load_profile(paths: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
-    """Merge observer-profile TOML files; unknown sections or keys are errors."""
+    """Merge observer-profile TOML files; unknown sections or keys and wrong types are
+    errors naming the file and the key (the same checker as the configuration)."""
     from occcore.geometry import angle_deg
     from astropy import units as u
 
+    schema = _profile_schema()
     profile: dict[str, dict[str, Any]] = {}
     for path in paths:
         path = Path(path)
         data = read_toml(path, "observer profile", InputError)
+        check_table(data, schema, str(path), error=InputError)
         for section, table in data.items():
-            if section not in PROFILE_KEYS:
-                raise InputError(f"{path}: unknown section [{section}]"
-                                 f"{did_you_mean(section, PROFILE_KEYS)}; known: "
-                                 f"{', '.join(PROFILE_KEYS)}")
-            if not isinstance(table, dict):
-                raise InputError(f"{path}: [{section}] must be a table")
             for key, value in table.items():
-                if key not in PROFILE_KEYS[section]:
-                    raise InputError(f"{path}: [{section}] unknown key {key!r}"
-                                     f"{did_you_mean(key, PROFILE_KEYS[section])}")
-                if (section, key) in NUMERIC_KEYS and not isinstance(value, (int, float)):
-                    raise InputError(f"{path}: [{section}] {key} must be a number, got {value!r}")
                 if section == "site" and key in ("latitude", "longitude"):
                     # checked here, where the file that gave it is known
                     try:
