@@ -165,7 +165,7 @@ def _read(source, *, options, context):
     day = Time(times[0].utc.iso[:10], scale="utc")
     seconds = (times - day).to_value("s")
     meta = {"dialect": f"sora-{kind}",
-            "column": header[flux_index] if header else f"column {flux_index}",
+            "column": header[flux_index] if header else str(flux_index),
             "time_column": time_index, "date_source": "file"}
     return _common.make_lightcurve(path, seconds, flux, err, instant="mid", options=options,
                                    epoch_day=day, note="SORA time stamps: mid-exposure",
