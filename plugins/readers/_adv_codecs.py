@@ -137,7 +137,7 @@ def lag16_kernel(src, start, end, out):
     p += 2
     if p + 2 * nsym > end:
         return -1
-    values = np.empty(nsym, np.int64)
+    values = np.empty(nsym, np.uint16)
     for k in range(nsym):
         values[k] = np.int64(src[p + 2 * k]) | (np.int64(src[p + 2 * k + 1]) << 8)
     p += 2 * nsym
@@ -175,36 +175,56 @@ def lag16_kernel(src, start, end, out):
     if total != (1 << LAG_FRACTION_BITS):
         return -4
     p += (bitpos + 7) >> 3
-    # start of the symbol search for each 2^-16 slice of the cumulative range
-    lookup = np.empty(1 << LAG_LOOKUP_BITS, np.int64)
+    # where the symbol search starts for each slice of the cumulative range; a table
+    # small enough for the L1 cache matters more than a few extra search steps
+    bits = 13 if nsym <= 1024 else LAG_LOOKUP_BITS
+    shift = LAG_FRACTION_BITS - bits
+    lookup = np.empty(1 << bits, np.uint16)
     h = 1
-    for a in range(1 << LAG_LOOKUP_BITS):
-        while h < nsym and cum[h] <= (a << (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)):
+    for a in range(1 << bits):
+        while h < nsym and cum[h] <= (a << shift):
             h += 1
         lookup[a] = h - 1
+    prob = np.empty(nsym, np.int64)
+    for k in range(nsym):
+        prob[k] = cum[k + 1] - cum[k]
+    # floor(low / r) is (low * recip[r]) >> 32 or one less (low < 2^32, r < 2^12): a
+    # lower bound is all the search needs, and a multiply is cheaper than a division
+    recip = np.empty(1 << 12, np.uint32)
+    recip[0] = 0
+    for r in range(1, 1 << 12):
+        recip[r] = (np.int64(1) << 32) // r
     if p + 4 > end:
         return -1
-    low = ((np.int64(src[p]) << 24) | (np.int64(src[p + 1]) << 16) | (np.int64(src[p + 2]) << 8)
-           | np.int64(src[p + 3]))
-    p += 4
-    rng = 1 << 31
+    # a zero-padded copy, so that renormalisation can read 3 bytes ahead without branches
+    avail = end - p
+    buf = np.zeros(avail + 8, np.uint8)
+    buf[:avail] = src[p:end]
+    low = ((np.int64(buf[0]) << 24) | (np.int64(buf[1]) << 16) | (np.int64(buf[2]) << 8)
+           | np.int64(buf[3]))
+    b = 4
+    rng = np.int64(1) << 31
     for i in range(n):
-        while rng <= (1 << 23):
-            if p >= end:
-                return -1
-            rng <<= 8
-            low = ((low << 8) | np.int64(src[p])) & 0xFFFFFFFF
-            p += 1
+        # shift in as many bytes as range <= 2^23 needs (0-3), without a data-dependent
+        # branch: the loop form mispredicts about every other symbol
+        nb = (np.int64(rng <= (1 << 23)) + np.int64(rng <= (1 << 15))
+              + np.int64(rng <= (1 << 7)))
+        sh = 8 * nb
+        w = (np.int64(buf[b]) << 16) | (np.int64(buf[b + 1]) << 8) | np.int64(buf[b + 2])
+        low = ((low << sh) | (w >> (24 - sh))) & 0xFFFFFFFF
+        rng <<= sh
+        b += nb
+        if b > avail:
+            return -1
         help_ = rng >> LAG_FRACTION_BITS
-        q = low // help_
-        if q >= (1 << LAG_FRACTION_BITS):
+        if low >= (help_ << LAG_FRACTION_BITS):     # low // help_ >= 2^20
             return -5
-        x = lookup[q >> (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)]
+        x = np.int64(lookup[((low * np.int64(recip[help_])) >> 32) >> shift])
         while cum[x + 1] * help_ <= low:
             x += 1
         low -= cum[x] * help_
         out[i] = values[x]
-        rng = (cum[x + 1] - cum[x]) * help_
+        rng = prob[x] * help_
     return n
 
 
