@@ -145,9 +145,32 @@ class FrameDecoder:
     # -- batches ---------------------------------------------------------------------------
     def read_batch(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start,) + self.shape, self.dtype)
-        for k in range(start, stop):
+        k = start
+        while k < stop:
+            if k + 1 < stop and self._lag16_pair(k):
+                # two independent LAGARITH16 frames: one interleaved decoding loop
+                layout = self.header.layouts[int(self.table.layout_id[k])]
+                raws = codecs.lag16_decompress_pair(
+                    self._payload(k), self._payload(k + 1), self._pixel_bytes(layout),
+                    self.where(k), self.where(k + 1), self.use_numba)
+                out[k - start] = self._pixels(k, raws[0])
+                out[k + 1 - start] = self._pixels(k + 1, raws[1])
+                k += 2
+                continue
             out[k - start] = self.frame(k)
+            k += 1
         return out
+
+    def _lag16_pair(self, k: int) -> bool:
+        ids = self.table.layout_id
+        if ids[k] != ids[k + 1]:
+            return False
+        layout = self.header.layouts[int(ids[k])]
+        return layout.compression == "LAGARITH16" and not layout.is_diff
+
+    def _payload(self, k: int) -> np.ndarray:
+        at = int(self.table.payload_at[k])
+        return np.asarray(self.data[at:at + int(self.table.payload_len[k])])
 
     def frame(self, k: int) -> np.ndarray:
         if not self.needs_base[k]:
