@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_adv.py [--frames 200] [--python-frames 3]
 
-For each codec: frames/s through the reader with numba, with the pure-Python kernels,
+For each codec: frames/s through the reader (best of --repeats passes) with numba, with the pure-Python kernels,
 and a plain numpy memmap pass over the same file bytes (the floor), with ratios. Then
 one whole command: ``occcore info`` on a 500-frame QuickLZ file (start-up included).
 Goal: QuickLZ and LAGARITH16 >= 500 frames/s for 16-bit 640x480 with numba.
@@ -45,22 +45,39 @@ def sky_frames(n: int, bits: int) -> np.ndarray:
     return frames[np.arange(n) % distinct]
 
 
-def rate(series, n: int) -> float:
-    started = time.perf_counter()
-    for start in range(0, n, 64):
-        series.batch(start, min(n, start + 64))
-    return n / (time.perf_counter() - started)
+def rate(series, n: int, repeats: int) -> float:
+    """Best of ``repeats`` passes (the machine is shared: the best pass is the least
+    disturbed one), batches of 64 frames as the pipeline reads them."""
+    best_s = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for start in range(0, n, 64):
+            series.batch(start, min(n, start + 64))
+        best_s = min(best_s, time.perf_counter() - started)
+    return n / best_s
 
 
-def memmap_rate(path: Path, n: int) -> float:
-    """The floor: touch the same bytes with a memmap and copy them out."""
-    started = time.perf_counter()
+def memmap_rate(path: Path, n: int, repeats: int) -> float:
+    """The floor: copy the same bytes out of a memmap, frame by frame (best pass)."""
     data = np.memmap(path, np.uint8, "r")
     step = len(data) // n
-    total = 0
-    for k in range(n):
-        total += int(np.array(data[k * step:(k + 1) * step])[::4096].sum())
-    return n / (time.perf_counter() - started)
+    best_s = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for k in range(n):
+            total += int(np.array(data[k * step:(k + 1) * step])[::4096].sum())
+        best_s = min(best_s, time.perf_counter() - started)
+    return n / best_s
+
+
+def command_s(cmd, repeats: int) -> float:
+    best_s = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best_s = min(best_s, time.perf_counter() - started)
+    return best_s
 
 
 def main():
@@ -69,7 +86,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--python-frames", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    reps = args.repeats
     n = args.frames
     t0 = Time("2024-01-01T00:00:00", scale="utc")
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,28 +99,29 @@ def main():
             frames = sky_frames(n, case["bpp"])
             path = write_adv(tmp / "bench.adv", frames, t0 + np.arange(n) * 0.02 * u.s,
                              exposure_s=0.02, **case)
-            floor = memmap_rate(path, n)
+            floor = memmap_rate(path, n, reps)
             with open_adv(path, use_numba=True) as series:
-                series.batch(0, 1)                         # compile / load the kernels
-                fast = rate(series, n)
-                assert np.array_equal(series.batch(0, 2), frames[:2])
+                series.batch(0, 2)                         # compile / load the kernels
+                fast = rate(series, n, reps)
+                assert np.array_equal(series.batch(0, n), frames)
             with open_adv(path, use_numba=False) as series:
-                slow = rate(series, min(n, args.python_frames))
+                slow = rate(series, min(n, args.python_frames), 1)
             mb = path.stat().st_size / n / 1e6
             print(f"{label:<26} {mb:8.3f} {floor:11.0f} {fast:10.0f} {slow:10.2f} "
                   f"{fast / floor:12.3f} {fast / slow:12.0f}")
         frames = sky_frames(500, 16)
         path = write_adv(tmp / "info500.adv", frames, t0 + np.arange(500) * 0.02 * u.s,
                          exposure_s=0.02, compression="QUICKLZ")
-        cmd = [sys.executable, "-m", "occcore.cli", "info", str(path)]
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        info_s = time.perf_counter() - started
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import occcore.cli"], check=True)
-        import_s = time.perf_counter() - started
+        info_s = command_s([sys.executable, "-m", "occcore.cli", "info", str(path)], 3)
+        # the same start-up without the file: interpreter, occcore imports, astropy's
+        # first UTC conversion (leap-second table)
+        import_s = command_s([sys.executable, "-c", "import occcore.cli, occcore.api; "
+                              "from astropy.time import Time; "
+                              "Time('2020-01-01', scale='utc').tai"], 3)
         print(f"\nocccore info on a 500-frame 640x480 QuickLZ ADV: {info_s:.2f} s whole command "
-              f"(python + import occcore.cli alone: {import_s:.2f} s; ratio {info_s / import_s:.1f})")
+              f"(best of 3; start-up alone: {import_s:.2f} s; ratio {info_s / import_s:.2f})")
+    print(f"(best of {reps} passes per codec; the machine is shared, so these are the least "
+          "disturbed passes, not typical ones)")
 
 
 if __name__ == "__main__":

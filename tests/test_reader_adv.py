@@ -414,3 +414,27 @@ def test_reduce_recovers_an_occultation_from_adv(tmp_path):
                      data_bpp=16)
     result = run_reduce(tmp_path, path)
     check_truth(result, truth)
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_lagarith16_pairs_decode_exactly_and_name_a_corrupt_frame(tmp_path, use_numba):
+    """Batches decode LAGARITH16 frames two at a time; a corrupt one is still named."""
+    frames = moving_frames(4, 6, 8, 16)
+    path = write_adv(tmp_path / "lag.adv", frames, T0 + np.arange(4) * 0.1 * u.s,
+                     exposure_s=0.1, compression="LAGARITH16")
+    with open_file(path, use_numba=use_numba) as series:
+        assert np.array_equal(series.batch(0, 4), frames)
+        assert np.array_equal(series.batch(1, 3), frames[1:3])
+    data = bytearray(path.read_bytes())
+    _, entries = _index_entries(path)
+    # frame 1's payload starts 27 bytes into the frame (magic, ids, ticks, lengths):
+    # zero its symbol count and values so the probability table no longer sums to 2^20
+    first_payload = entries[1][1] + 4 + 1 + 8 + 8 + 4 + 2
+    data[first_payload + 2:first_payload + 12] = bytes(10)
+    data[first_payload] = 0xFF
+    bad = tmp_path / "lagbad.adv"
+    bad.write_bytes(bytes(data))
+    with open_file(bad, use_numba=use_numba) as series:
+        assert np.array_equal(series.batch(0, 1), frames[:1])
+        with pytest.raises(CorruptSource, match=r"lagbad\.adv: frame 1: LAGARITH16"):
+            series.batch(0, 2)

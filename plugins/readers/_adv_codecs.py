@@ -10,6 +10,7 @@ the wrappers turn codes into :class:`CorruptSource` naming the file and frame.
 from __future__ import annotations
 
 import logging
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -123,28 +124,32 @@ def qlz1_kernel(src, start, dst, table):
             return d
 
 
-def lag16_kernel(src, start, end, out):
-    """Decode a LAGARITH16 stream ``src[start:end]`` into ``out`` (uint16 symbols).
+def lag16_model(src, start, end):
+    """Parse the static model of a LAGARITH16 stream ``src[start:end]``.
 
-    Returns the number of symbols, or -1 (input ends early), -4 (bad probability
-    table), -5 (code value outside the range: corrupt data).
+    Returns (code, values, cum, prob, lookup, shift, buf): code 0 = a coded stream,
+    1 = every symbol is ``values[0]``, or -1 (input ends early), -4 (bad probability
+    table). ``buf`` is a zero-padded copy of the coded bytes, so that renormalisation
+    can read 3 bytes ahead without branches.
     """
-    n = out.shape[0]
+    values = np.empty(0, np.uint16)
+    cum = np.zeros(1, np.int64)
+    prob = np.zeros(0, np.int64)
+    lookup = np.zeros(0, np.uint16)
+    buf = np.zeros(0, np.uint8)
     p = start
     if p + 2 > end:
-        return -1
+        return -1, values, cum, prob, lookup, 0, buf
     nsym = (np.int64(src[p]) | (np.int64(src[p + 1]) << 8)) + 1
     p += 2
     if p + 2 * nsym > end:
-        return -1
-    values = np.empty(nsym, np.int64)
+        return -1, values, cum, prob, lookup, 0, buf
+    values = np.empty(nsym, np.uint16)
     for k in range(nsym):
         values[k] = np.int64(src[p + 2 * k]) | (np.int64(src[p + 2 * k + 1]) << 8)
     p += 2 * nsym
     if nsym == 1:
-        for i in range(n):
-            out[i] = values[0]
-        return n
+        return 1, values, cum, prob, lookup, 0, buf
     # probabilities: LSB-first bit stream; each value takes as many bits as the highest
     # set bit of the one before (they fall), starting from 2^19
     cum = np.zeros(nsym + 1, np.int64)
@@ -161,7 +166,7 @@ def lag16_kernel(src, start, end, out):
             while a <= max_val:
                 byte_at = p + (bitpos >> 3)
                 if byte_at >= end:
-                    return -1
+                    return -1, values, cum, prob, lookup, 0, buf
                 if (np.int64(src[byte_at]) >> (bitpos & 7)) & 1:
                     v += a
                     new_max = a
@@ -169,50 +174,156 @@ def lag16_kernel(src, start, end, out):
                 a <<= 1
             max_val = new_max
         if v == 0:
-            return -4
+            return -4, values, cum, prob, lookup, 0, buf
         total += v
         cum[k + 1] = total
     if total != (1 << LAG_FRACTION_BITS):
-        return -4
+        return -4, values, cum, prob, lookup, 0, buf
     p += (bitpos + 7) >> 3
-    # start of the symbol search for each 2^-16 slice of the cumulative range
-    lookup = np.empty(1 << LAG_LOOKUP_BITS, np.int64)
+    # where the symbol search starts for each slice of the cumulative range; a table
+    # small enough for the L1 cache matters more than a few extra search steps
+    bits = 13 if nsym <= 1024 else LAG_LOOKUP_BITS
+    shift = LAG_FRACTION_BITS - bits
+    lookup = np.empty(1 << bits, np.uint16)
     h = 1
-    for a in range(1 << LAG_LOOKUP_BITS):
-        while h < nsym and cum[h] <= (a << (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)):
+    for a in range(1 << bits):
+        while h < nsym and cum[h] <= (a << shift):
             h += 1
         lookup[a] = h - 1
+    prob = np.empty(nsym, np.int64)
+    for k in range(nsym):
+        prob[k] = cum[k + 1] - cum[k]
     if p + 4 > end:
-        return -1
-    low = ((np.int64(src[p]) << 24) | (np.int64(src[p + 1]) << 16) | (np.int64(src[p + 2]) << 8)
-           | np.int64(src[p + 3]))
-    p += 4
-    rng = 1 << 31
+        return -1, values, cum, prob, lookup, shift, buf
+    avail = end - p
+    buf = np.zeros(avail + 8, np.uint8)
+    buf[:avail] = src[p:end]
+    return 0, values, cum, prob, lookup, shift, buf
+
+
+def lag16_reciprocals():
+    """floor(2^32 / r) for r < 2^12: floor(low / r) is (low * recip[r]) >> 32 or one
+    less (low < 2^32), a lower bound is all the symbol search needs, and a multiply is
+    much cheaper than a division."""
+    recip = np.empty(1 << 12, np.uint32)
+    recip[0] = 0
+    for r in range(1, 1 << 12):
+        recip[r] = (np.int64(1) << 32) // r
+    return recip
+
+
+def lag16_kernel(buf, values, cum, prob, lookup, shift, recip, out):
+    """Range-decode ``out.shape[0]`` symbols with a model from :func:`lag16_model`.
+
+    Returns the number of symbols, or -1 (input ends early), -5 (code value outside the
+    range: corrupt data).
+    """
+    n = out.shape[0]
+    avail = buf.shape[0] - 8
+    low = ((np.int64(buf[0]) << 24) | (np.int64(buf[1]) << 16) | (np.int64(buf[2]) << 8)
+           | np.int64(buf[3]))
+    b = 4
+    rng = np.int64(1) << 31
     for i in range(n):
-        while rng <= (1 << 23):
-            if p >= end:
-                return -1
-            rng <<= 8
-            low = ((low << 8) | np.int64(src[p])) & 0xFFFFFFFF
-            p += 1
+        # shift in as many bytes as range <= 2^23 needs (0-3), without a data-dependent
+        # branch: the loop form mispredicts about every other symbol
+        nb = (np.int64(rng <= (1 << 23)) + np.int64(rng <= (1 << 15))
+              + np.int64(rng <= (1 << 7)))
+        sh = 8 * nb
+        w = (np.int64(buf[b]) << 16) | (np.int64(buf[b + 1]) << 8) | np.int64(buf[b + 2])
+        low = ((low << sh) | (w >> (24 - sh))) & 0xFFFFFFFF
+        rng <<= sh
+        b += nb
+        if b > avail:
+            return -1
         help_ = rng >> LAG_FRACTION_BITS
-        q = low // help_
-        if q >= (1 << LAG_FRACTION_BITS):
+        if low >= (help_ << LAG_FRACTION_BITS):     # low // help_ >= 2^20
             return -5
-        x = lookup[q >> (LAG_FRACTION_BITS - LAG_LOOKUP_BITS)]
+        x = np.int64(lookup[((low * np.int64(recip[help_])) >> 32) >> shift])
         while cum[x + 1] * help_ <= low:
             x += 1
         low -= cum[x] * help_
         out[i] = values[x]
-        rng = (cum[x + 1] - cum[x]) * help_
+        rng = prob[x] * help_
     return n
 
 
+def lag16_pair_kernel(buf_a, values_a, cum_a, prob_a, lookup_a, shift_a,
+                      buf_b, values_b, cum_b, prob_b, lookup_b, shift_b, recip, out_a, out_b):
+    """:func:`lag16_kernel` for two streams of the same length in one interleaved loop.
+
+    One stream is a chain of dependent loads and multiplies (some 40 cycles a symbol);
+    two independent chains in one loop let the CPU overlap them. Returns 0, or a
+    negative code when either stream is corrupt (the caller then decodes each alone,
+    to say which and why).
+    """
+    n = out_a.shape[0]
+    if out_b.shape[0] != n:
+        return -9
+    avail_a = buf_a.shape[0] - 8
+    avail_b = buf_b.shape[0] - 8
+    low_a = ((np.int64(buf_a[0]) << 24) | (np.int64(buf_a[1]) << 16)
+             | (np.int64(buf_a[2]) << 8) | np.int64(buf_a[3]))
+    low_b = ((np.int64(buf_b[0]) << 24) | (np.int64(buf_b[1]) << 16)
+             | (np.int64(buf_b[2]) << 8) | np.int64(buf_b[3]))
+    b_a = 4
+    b_b = 4
+    rng_a = np.int64(1) << 31
+    rng_b = np.int64(1) << 31
+    for i in range(n):
+        nb = (np.int64(rng_a <= (1 << 23)) + np.int64(rng_a <= (1 << 15))
+              + np.int64(rng_a <= (1 << 7)))
+        sh = 8 * nb
+        w = ((np.int64(buf_a[b_a]) << 16) | (np.int64(buf_a[b_a + 1]) << 8)
+             | np.int64(buf_a[b_a + 2]))
+        low_a = ((low_a << sh) | (w >> (24 - sh))) & 0xFFFFFFFF
+        rng_a <<= sh
+        b_a += nb
+        nb = (np.int64(rng_b <= (1 << 23)) + np.int64(rng_b <= (1 << 15))
+              + np.int64(rng_b <= (1 << 7)))
+        sh = 8 * nb
+        w = ((np.int64(buf_b[b_b]) << 16) | (np.int64(buf_b[b_b + 1]) << 8)
+             | np.int64(buf_b[b_b + 2]))
+        low_b = ((low_b << sh) | (w >> (24 - sh))) & 0xFFFFFFFF
+        rng_b <<= sh
+        b_b += nb
+        if b_a > avail_a or b_b > avail_b:
+            return -1
+        help_a = rng_a >> LAG_FRACTION_BITS
+        help_b = rng_b >> LAG_FRACTION_BITS
+        if low_a >= (help_a << LAG_FRACTION_BITS) or low_b >= (help_b << LAG_FRACTION_BITS):
+            return -5
+        x_a = np.int64(lookup_a[((low_a * np.int64(recip[help_a])) >> 32) >> shift_a])
+        x_b = np.int64(lookup_b[((low_b * np.int64(recip[help_b])) >> 32) >> shift_b])
+        while cum_a[x_a + 1] * help_a <= low_a:
+            x_a += 1
+        while cum_b[x_b + 1] * help_b <= low_b:
+            x_b += 1
+        low_a -= cum_a[x_a] * help_a
+        low_b -= cum_b[x_b] * help_b
+        out_a[i] = values_a[x_a]
+        out_b[i] = values_b[x_b]
+        rng_a = prob_a[x_a] * help_a
+        rng_b = prob_b[x_b] * help_b
+    return 0
+
+
 _KERNELS: dict = {}
+_RECIPROCALS: list = []
 
 
-def kernels(use_numba: bool | None = None):
-    """(qlz1, lag16) kernels: numba-compiled when available (or asked), else plain."""
+class Kernels(NamedTuple):
+    qlz1: Callable
+    lag16_model: Callable
+    lag16: Callable
+    lag16_pair: Callable
+
+
+def kernels(use_numba: bool | None = None) -> Kernels:
+    """The decoding kernels: numba-compiled when available (or asked), else plain.
+
+    Compiled with ``cache=True``: the machine code is kept next to this module
+    (``__pycache__``), so only the first run after a change pays the compilation."""
     key = "numba" if use_numba is not False else "python"
     if key in _KERNELS:
         return _KERNELS[key]
@@ -227,10 +338,17 @@ def kernels(use_numba: bool | None = None):
             _KERNELS["numba"] = kernels(False)
             return _KERNELS["numba"]
         jit = numba.njit(cache=True, nogil=True)
-        _KERNELS[key] = (jit(qlz1_kernel), jit(lag16_kernel))
+        _KERNELS[key] = Kernels(jit(qlz1_kernel), jit(lag16_model), jit(lag16_kernel),
+                                jit(lag16_pair_kernel))
     else:
-        _KERNELS[key] = (qlz1_kernel, lag16_kernel)
+        _KERNELS[key] = Kernels(qlz1_kernel, lag16_model, lag16_kernel, lag16_pair_kernel)
     return _KERNELS[key]
+
+
+def reciprocals() -> np.ndarray:
+    if not _RECIPROCALS:
+        _RECIPROCALS.append(lag16_reciprocals())
+    return _RECIPROCALS[0]
 
 
 QLZ_ERRORS = {-1: "the compressed data end early", -2: "a back-reference points outside "
@@ -278,8 +396,7 @@ def qlz_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
             raise CorruptSource(f"{where}: stored QuickLZ block cut short")
         return np.array(block[header:header + dsize])
     out = np.empty(dsize, np.uint8)
-    qlz1, _ = kernels(use_numba)
-    got = qlz1(np.ascontiguousarray(block[:csize]), header, out,
+    got = kernels(use_numba).qlz1(np.ascontiguousarray(block[:csize]), header, out,
                np.empty(QLZ_HASH_SIZE, np.int32))
     if got != dsize:
         raise CorruptSource(f"{where}: QuickLZ data are corrupt "
@@ -287,8 +404,8 @@ def qlz_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
     return out
 
 
-def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=None) -> np.ndarray:
-    """Decompress a LAGARITH16 block (uint8 array) into ``expected`` bytes."""
+def _lag16_raw(block: np.ndarray, expected: int, where: str):
+    """The frame's bytes when stored raw (eight zero bytes first), else None."""
     if expected % 2:
         raise CorruptSource(f"{where}: LAGARITH16 needs an even byte count, the layout has "
                             f"{expected}")
@@ -297,10 +414,49 @@ def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=Non
         if 8 + expected > len(block):
             raise CorruptSource(f"{where}: raw LAGARITH16 frame cut short")
         return np.array(block[8:8 + expected])
+    return None
+
+
+def _lag16_failed(got, expected: int, where: str):
+    return CorruptSource(f"{where}: LAGARITH16 data are corrupt "
+                         f"({LAG_ERRORS.get(got, f'{got} symbols decoded')})")
+
+
+def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=None) -> np.ndarray:
+    """Decompress a LAGARITH16 block (uint8 array) into ``expected`` bytes."""
+    raw = _lag16_raw(block, expected, where)
+    if raw is not None:
+        return raw
+    k = kernels(use_numba)
+    code, values, cum, prob, lookup, shift, buf = k.lag16_model(block, 0, len(block))
     out = np.empty(expected // 2, np.uint16)
-    _, lag16 = kernels(use_numba)
-    got = lag16(np.ascontiguousarray(block), 0, len(block), out)
+    if code == 1:
+        out[:] = values[0]
+        got = len(out)
+    elif code < 0:
+        got = code
+    else:
+        got = k.lag16(buf, values, cum, prob, lookup, shift, reciprocals(), out)
     if got != expected // 2:
-        raise CorruptSource(f"{where}: LAGARITH16 data are corrupt "
-                            f"({LAG_ERRORS.get(got, f'{got} symbols decoded')})")
+        raise _lag16_failed(got, expected, where)
     return out.astype("<u2", copy=False).view(np.uint8)
+
+
+def lag16_decompress_pair(block_a: np.ndarray, block_b: np.ndarray, expected: int,
+                          where_a: str, where_b: str, use_numba=None):
+    """Two LAGARITH16 blocks of one layout decoded in one interleaved loop (faster);
+    anything unusual (raw, single-valued, corrupt) goes through :func:`lag16_decompress`."""
+    k = kernels(use_numba)
+    if (expected % 2 == 0 and len(block_a) >= 8 and len(block_b) >= 8
+            and np.any(block_a[:8]) and np.any(block_b[:8])):
+        model_a = k.lag16_model(block_a, 0, len(block_a))
+        model_b = k.lag16_model(block_b, 0, len(block_b))
+        if model_a[0] == 0 and model_b[0] == 0:
+            out = np.empty((2, expected // 2), np.uint16)
+            _, va, ca, pa, la, sa, ba = model_a
+            _, vb, cb, pb, lb, sb, bb = model_b
+            if k.lag16_pair(ba, va, ca, pa, la, sa, bb, vb, cb, pb, lb, sb, reciprocals(),
+                            out[0], out[1]) == 0:
+                return tuple(row.astype("<u2", copy=False).view(np.uint8) for row in out)
+    return (lag16_decompress(block_a, expected, where_a, use_numba),
+            lag16_decompress(block_b, expected, where_b, use_numba))
