@@ -98,13 +98,11 @@ def run_chain(step: str, candidates: Sequence[tuple[Registered, Any]],
         started = time.perf_counter()
         try:
             value = call(candidate, options)
-        except InputError as exc:
-            if getattr(exc, "stops_chain", False):
-                raise           # a safety refusal ends the step; nobody else gets the input
-            errors.append(exc)
-            attempt = Attempt(implementation=candidate.name, provider=provider, status="failed",
-                              reason=f"{type(exc).__name__}: {exc}",
-                              seconds=time.perf_counter() - started)
+        except InputError:
+            # bad input (or a safety refusal) ends the step: the implementation that claimed
+            # the input best has said what is wrong with it, and nobody after it would
+            # make the input good; its message is the one the user needs
+            raise
         except NotApplicable as exc:
             attempt = Attempt(implementation=candidate.name, provider=provider, status="declined",
                               reason=str(exc) or "not applicable",

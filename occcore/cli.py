@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-frame", type=int, metavar="N", help="reference frame index (0-based)")
     p.add_argument("--one-based", action="store_true", help="positions are 1-based (DS9, JS9)")
     p.add_argument("--reader", help="use this reader (or a comma list)")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the date of a recording timed by "
+                   "time of day only (e.g. an AAV file)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p = command("fit", "time the immersion and emersion of a light curve")
     p.add_argument("lightcurve", help="occcore ECSV, PyMovie/PyOTE/Tangra/Limovie CSV or SORA text")
@@ -294,7 +296,8 @@ def cmd_reduce(args) -> int:
                         references=references, guide=guide, aperture_px=args.aperture,
                         annulus_px=annulus, reference_frame=args.reference_frame,
                         one_based=args.one_based,
-                        reader=args.reader.split(",") if args.reader else None)
+                        reader=args.reader.split(",") if args.reader else None,
+                        date=args.date)
     summary = {**result.summary, "outputs": [str(f) for f in result.files]}
     if args.json:
         print(dumps(summary))

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from astropy import units as u
 import numpy as np
 
 from occcore import __version__
 from occcore.api import Session, jsonable, versions
 from occcore.errors import InputError, UsageError
 from occcore.lightcurve import build_table
-from occcore.model import (AlignRequest, Aperture, FrameFlag, FrameSeries, Photometry,
+from occcore.model import (TIME_FLAGS, AlignRequest, Aperture, FrameFlag, FrameSeries, Photometry,
                            PhotometryRequest, Provenance, Track, iso_utc)
 from occcore.output import OutputSet, write_json
 from occcore.plotting import plot_lightcurve
@@ -172,13 +173,41 @@ def _gain(series: FrameSeries, configured: float) -> tuple[float, str]:
     return 1.0, "default (1 e-/ADU; set photometry.gain_e_per_adu)"
 
 
+def _dated(series: FrameSeries, time_report: dict, date: str | None) -> FrameSeries:
+    """The series on the given date, or refused when its stamps are a time of day only
+    (no invented date reaches a light curve)."""
+    from astropy.time import Time
+    known = series.meta.get("date_known", True) and time_report.get("date_known", True)
+    if date is None:
+        if not known:
+            raise InputError(f"{series.source_name}: the stamps give a time of day only (the "
+                             "file's date is a placeholder); give the date with --date "
+                             "YYYY-MM-DD")
+        return series
+    try:
+        day = Time(date, format="iso", scale="utc")
+    except ValueError:
+        raise UsageError(f"--date: {date!r} is not YYYY-MM-DD") from None
+    if not 1900 <= day.datetime.year <= 2200 or len(date) != 10:
+        raise UsageError(f"--date: {date!r} is not a date YYYY-MM-DD between 1900 and 2200")
+    epoch = series.times.epoch
+    time_of_day_s = float((epoch - Time(epoch.utc.isot[:10], scale="utc")).to_value("s"))
+    times = attrs.evolve(series.times, epoch=day + time_of_day_s * u.s,
+                         note="; ".join(x for x in (series.times.note,
+                                                    f"date {date} given by the user") if x))
+    return series.with_times(times, flags=series.frame_flags & np.uint32(TIME_FLAGS),
+                             date_known=True, date_source="user")
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
 def reduce(session: Session, source, outdir, *, target, references, guide=None,
            aperture_px: float | None = None, annulus_px=None, reference_frame: int | None = None,
-           one_based: bool = False, reader=None, plot: bool = True) -> ReduceResult:
-    """Reduce one observation into OUTDIR. Positions are (x, y) tuples."""
+           one_based: bool = False, reader=None, plot: bool = True,
+           date: str | None = None) -> ReduceResult:
+    """Reduce one observation into OUTDIR. Positions are (x, y) tuples. ``date``
+    (YYYY-MM-DD) dates a recording timed by time of day only (an AAV's 2010-01-01)."""
     started = dt.datetime.now(dt.timezone.utc)
     stars = star_specs(target, references, guide)
     if one_based:
@@ -187,6 +216,7 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
     opened, read_provenance = session.open_with_provenance(source, reader)
     with opened:
         series, time_provenance, time_report = session.stamp(opened)
+        series = _dated(series, time_report, date)
         if len(series) < 2:
             raise InputError(f"{series.source_name}: a light curve needs at least 2 frames; the "
                              f"source has {len(series)}")
