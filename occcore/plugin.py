@@ -354,11 +354,24 @@ def _valid_inputs(instance, attribute, value):
         raise ValueError(f"inputs of {instance.name!r} must be among {_INPUTS}, not {value!r}")
 
 
+@attrs.frozen(kw_only=True)
+class IdentifiedSpec(ImplementationSpec):
+    """Fields of the records whose input is identified by its content (readers of
+    frames and of light curves)."""
+
+    identify: Callable[[Probe], Any] | None = None
+    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    auto_identify: bool = True
+    priority: int = 0
+    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple,
+                                          validator=_valid_inputs)
+
+
 @kind(name="reader", hook="occcore_readers", section="read", default_chain=("auto",),
       result="FrameSeries", check=results.check_series, folder="plugins/readers",
       step="occcore.api", summary="frames in: FITS, SER, archives, video")
 @attrs.frozen(kw_only=True)
-class ReaderSpec(ImplementationSpec):
+class ReaderSpec(IdentifiedSpec):
     """A reader: ``open(source, *, options, context) -> FrameSeries``.
 
     ``identify(probe)`` returns a :class:`Match`, a ``(Match, note)`` pair, or None.
@@ -370,12 +383,6 @@ class ReaderSpec(ImplementationSpec):
     """
 
     open: Callable[..., FrameSeries] = attrs.field(validator=_callable)
-    identify: Callable[[Probe], Any] | None = None
-    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    auto_identify: bool = True
-    priority: int = 0
-    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple,
-                                          validator=_valid_inputs)
 
 
 @kind(name="lightcurve-reader", hook="occcore_lightcurve_readers", section="lightcurve",
@@ -383,7 +390,7 @@ class ReaderSpec(ImplementationSpec):
       folder="plugins/lightcurves", step="occcore.steps.timing",
       summary="light-curve files in: occcore ECSV, PyMovie/PyOTE, Tangra, Limovie, SORA")
 @attrs.frozen(kw_only=True)
-class LightCurveReaderSpec(ImplementationSpec):
+class LightCurveReaderSpec(IdentifiedSpec):
     """A light-curve reader: ``read(source, *, options, context) -> LightCurve``
     (``source.path`` is the file).
 
@@ -392,12 +399,6 @@ class LightCurveReaderSpec(ImplementationSpec):
     """
 
     read: Callable[..., Any] = attrs.field(validator=_callable)
-    identify: Callable[[Probe], Any] | None = None
-    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    auto_identify: bool = True
-    priority: int = 0
-    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple,
-                                          validator=_valid_inputs)
 
 
 @kind(name="time-source", hook="occcore_time_sources", section="time",
