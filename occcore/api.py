@@ -14,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 from astropy.time import Time
 
 from occcore import __version__
 from occcore.chain import ChainResult, run_chain
-from occcore.config import Config, load_config, make_options, validate
+from occcore.config import Config, load_config, validate
+from occcore.validate import make_options
 from occcore.errors import InputError
 from occcore.identify import Identification, choose_readers, identify, resolve_source
 from occcore.model import FrameSeries, StepProvenance, iso_utc
@@ -72,13 +74,25 @@ class Session:
                            workdir=self.workdir, strict=self.strict, config=self.config.data,
                            emit=self.emit, open_source=self._open_member)
 
-    def options(self, step: str, registered) -> Any:
+    def options(self, step: str, registered, overrides: dict[str, Any] | None = None,
+                extra: dict[str, Any] | None = None, where: str = "") -> Any:
+        """An implementation's options, in one order of precedence: its defaults <
+        ``[step.options.name]`` of the configuration < ``extra`` (a table from an input
+        file, e.g. a chords file's [fit]) < ``overrides`` (command-line values; only the
+        ones its options class has)."""
         table = self.config.options_table(step, registered.name)
-        return make_options(registered.spec, table, f"[{step}.options.{registered.name}]")
+        table.update(extra or {})
+        if overrides and registered.spec.options is not None:
+            fields = {f.name for f in attrs.fields(registered.spec.options)}
+            table.update({k: v for k, v in overrides.items() if k in fields and v is not None})
+        return make_options(registered.spec, table,
+                            where or f"[{step}.options.{registered.name}]")
 
-    def run_step(self, step: str, candidates, call, *, gate=None, source: str = "") -> ChainResult:
+    def run_step(self, step: str, candidates, call, *, gate=None, source: str = "",
+                 overrides: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                 where: str = "") -> ChainResult:
         """Run ``call(registered, options)`` over ``candidates`` as a fallback chain."""
-        pairs = [(c, self.options(step, c)) for c in candidates]
+        pairs = [(c, self.options(step, c, overrides, extra, where)) for c in candidates]
         return run_chain(step, pairs, call, gate=gate, strict=self.strict, source=source,
                          emit=self.emit)
 

@@ -9,7 +9,7 @@ from occcore.api import Session
 from occcore.cli import main
 from occcore.config import load_config
 from occcore.model import FrameFlag
-from occcore.reduce import reduce
+from occcore.steps.reduce import reduce
 from occcore.synthetic import star_field, write_fits_series, write_ser
 
 STARS = ((70.0, 60.0, 30000.0), (130.0, 45.0, 50000.0), (45.0, 100.0, 70000.0))

@@ -6,31 +6,13 @@ from __future__ import annotations
 import math
 import time
 
-import attrs
 import numpy as np
-from astropy import units as u
 
-from occcore.model import TimingResult
+from occcore.model import Edge, TimingDiagnostics, TimingReadings, TimingResult
 from occcore.plugin import NotApplicable
 from occplugins.fitters import _timing as tm
 
-EDGE_MODES = ("auto", "both", "immersion", "emersion")
-
-
-@attrs.frozen(kw_only=True)
-class TimingOptions:
-    """Options every in-tree timing fitter shares."""
-
-    edges: str = attrs.field(default="auto", validator=attrs.validators.in_(EDGE_MODES))
-    baseline_degree: int = attrs.field(default=-1, validator=attrs.validators.ge(-1))  # -1: BIC
-    sigma: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "data")))
-    errors: str = attrs.field(default="profile", validator=attrs.validators.in_(
-        ("profile", "montecarlo")))
-    mc_trials: int = 200
-    integration: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # 0 auto, 1 none
-    fpp_trials: int = 4000
-    min_flat_likelihood: float = 0.1     # a flat line more likely than this: no event
-    max_false_positive: float = 0.0027   # noise makes a drop like this more often: no event
+from occplugins.fitters._options import EDGE_MODES, TimingOptions  # noqa: F401  (re-exported)
 
 
 def _choose_mode(y, mode):
@@ -75,11 +57,12 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
     y = readings.y
     mode, candidates = _choose_mode(y, options.edges)
     if not candidates:
-        raise NotApplicable("no event: no drop in the light curve")
+        return _negative(model_name, "no drop in the light curve", readings, lc, started)
     best = candidates[0]
     if best.relative_likelihood_flat > options.min_flat_likelihood:
-        raise NotApplicable(f"no event: a flat line is as likely as the best drop "
-                            f"(relative likelihood {best.relative_likelihood_flat:.2g})")
+        return _negative(model_name, "a flat line is as likely as the best drop (relative "
+                         f"likelihood {best.relative_likelihood_flat:.2g})", readings, lc,
+                         started)
     candidates = [best] + tm.runners_up(y, best, mode)
     n = len(y)
     cycle = readings.cycle
@@ -171,44 +154,55 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
     fpp = tm.false_positive_probability(observed_drop / sigma_b, width, n, noise.ar,
                                         context.rng, options.fpp_trials)
     if fpp > options.max_false_positive:
-        raise NotApplicable(f"no significant event: noise alone makes a drop of "
-                            f"{observed_drop / sigma_b:.1f} sigma over {width} readings with "
-                            f"probability {fpp:.2g}")
+        return _negative(model_name, f"no significant event: noise alone makes a drop of "
+                         f"{observed_drop / sigma_b:.1f} sigma over {width} readings with "
+                         f"probability {fpp:.2g}", readings, lc, started, fpp=fpp)
+    from astropy.time import TimeDelta
     epoch = lc.times.epoch
     n_params = 2 + sum(v is not None for v in (fit.immersion, fit.emersion))
 
-    def err(edge, level):
-        if edge not in intervals:
+    def edge(name, offset_s):
+        if offset_s is None:
             return None
-        minus, plus = intervals[edge][level]
-        return (float(minus), float(plus))
+        levels = intervals.get(name, {})
+        return Edge(time=epoch + TimeDelta(offset_s, format="sec"),
+                    **{f"err{k}_s": levels.get(level) for k, level in zip((1, 2, 3), tm.LEVELS,
+                                                                         strict=True)})
 
-    params = {
-        "epoch_utc": epoch.utc.isot,
-        "immersion_s": fit.immersion, "emersion_s": fit.emersion,
-        "immersion_err2_s": err("immersion", 4.0), "emersion_err2_s": err("emersion", 4.0),
-        "errors_method": options.errors,
-        "profile_intervals": _jsonable_intervals(fit.intervals),
-        "monte_carlo_intervals": _jsonable_intervals(monte_carlo) if monte_carlo else None,
-        "edges": mode, "sigma_baseline": sigma_b, "sigma_bottom": sigma_a,
-        "noise_acf": noise.acf.tolist(), "normalisation_degree": degree_used,
-        "integration": {"block": integration[0], "offset": integration[1]} if integration else None,
-        "candidates": [c.to_dict(readings) for c in candidates],
-        "n_readings": n, "exposure_s": exposure, "cycle_s": cycle,
-        "time_instant_of_input": lc.times.instant,
-        "model_evaluations": fit.evaluations, "fit_seconds": time.perf_counter() - started,
-        "readings": {"start_s": readings.start.tolist(), "end_s": readings.end.tolist(),
-                     "flux": y_norm.tolist(), "model": fit.model.tolist()},
-        **physics,
-    }
+    diagnostics = TimingDiagnostics(
+        errors_method=options.errors, edges_fitted=mode, n_readings=n, exposure_s=exposure,
+        cycle_s=cycle, time_instant_of_input=lc.times.instant,
+        normalisation_degree=degree_used,
+        integration_block=integration[0] if integration else None,
+        integration_offset=integration[1] if integration else None,
+        sigma_baseline=sigma_b, sigma_bottom=sigma_a, noise_acf=noise.acf.tolist(),
+        candidates=[c.to_candidate(readings) for c in candidates],
+        profile_intervals=_jsonable_intervals(fit.intervals) or {},
+        monte_carlo_intervals=_jsonable_intervals(monte_carlo) or {},
+        physics=physics, model_evaluations=fit.evaluations,
+        fit_seconds=time.perf_counter() - started,
+        significance_method="noise-induced-event test: AR model of the baseline residuals, "
+                            "Gumbel tail")
     return TimingResult(
-        model=model_name,
-        immersion=(epoch + fit.immersion * u.s) if fit.immersion is not None else None,
-        emersion=(epoch + fit.emersion * u.s) if fit.emersion is not None else None,
-        immersion_err_s=err("immersion", 1.0), emersion_err_s=err("emersion", 1.0),
-        immersion_err3_s=err("immersion", 9.0), emersion_err3_s=err("emersion", 9.0),
+        model=model_name, outcome="positive",
+        immersion=edge("immersion", fit.immersion), emersion=edge("emersion", fit.emersion),
         chi2=fit.chi2, dof=int(n - n_params), baseline=fit.baseline, bottom=fit.bottom,
-        snr=float(snr), false_positive_probability=fpp, params=params)
+        snr=float(snr), false_positive_probability=fpp,
+        readings=TimingReadings(epoch=epoch, start_s=readings.start, end_s=readings.end,
+                                flux=y_norm, model=fit.model),
+        diagnostics=diagnostics)
+
+
+def _negative(model_name, reason, readings, lc, started, fpp=float("nan")) -> TimingResult:
+    """The curve was analysed and holds no significant event."""
+    return TimingResult(
+        model=model_name, outcome="negative", reason=reason, false_positive_probability=fpp,
+        readings=TimingReadings(epoch=lc.times.epoch, start_s=readings.start,
+                                end_s=readings.end, flux=readings.y),
+        diagnostics=TimingDiagnostics(n_readings=len(readings.y), exposure_s=readings.exposure,
+                                      cycle_s=readings.cycle,
+                                      time_instant_of_input=lc.times.instant,
+                                      fit_seconds=time.perf_counter() - started))
 
 
 def _jsonable_intervals(intervals):

@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 
 from occcore import __version__
-from occcore.config import read_toml
+from occcore.validate import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
-from occcore.model import ReportInput
+from occcore.model import ReportInput, TimingResult
 
 RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
 
@@ -100,14 +100,23 @@ def _read_json(path: Path) -> dict:
         raise InputError(f"{path}: not readable JSON: {exc}") from None
 
 
-def _run_curves(files: dict[str, Path], timing: dict | None):
+def _read_timing(path: Path) -> TimingResult:
+    try:
+        return TimingResult.from_json(_read_json(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a timing.json of this occcore ({exc}); run occcore fit "
+                         "again") from None
+
+
+def _run_curves(files: dict[str, Path], timing: TimingResult | None):
     """(the analysed light curve, every aperture's flux), reading lightcurve.ecsv once and
     the timing fit's source only when it is another file."""
     from occcore.lcio import ecsv_lightcurves, read_ecsv_table, read_lightcurve
 
     ecsv = files.get("lightcurve.ecsv")
-    source = Path((timing or {}).get("source") or "")
-    column = (timing or {}).get("column")
+    source = Path(timing.source if timing is not None else "")
+    column = timing.column if timing is not None else None
+    exposure = timing.diagnostics.exposure_s if timing is not None else None
     lightcurve, apertures = None, {}
     if ecsv is not None:
         table = read_ecsv_table(ecsv)
@@ -116,19 +125,19 @@ def _run_curves(files: dict[str, Path], timing: dict | None):
         elsewhere = source.is_file() and source.resolve() != ecsv.resolve()
         wanted = [f"flux_{n}" for n in names] + ([] if elsewhere else [column])
         curves = ecsv_lightcurves(ecsv, table, wanted,
-                                  None if elsewhere else (timing or {}).get("exposure_s"))
+                                  None if elsewhere else exposure)
         apertures = {n: curves[f"flux_{n}"] for n in names}
         lightcurve = None if elsewhere else curves[column]
     if source.is_file() and lightcurve is None:
         lightcurve = read_lightcurve(source, column=column,
-                                     exposure_s=(timing or {}).get("exposure_s"))
+                                     exposure_s=exposure)
     return lightcurve, apertures
 
 
 def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
     run_dir = Path(run_dir)
     files = find_run_files(run_dir)
-    timing = _read_json(files["timing.json"]) if "timing.json" in files else None
+    timing = _read_timing(files["timing.json"]) if "timing.json" in files else None
     limb = _read_json(files["limb.json"]) if "limb.json" in files else None
     steps: list[dict] = []
     if "lightcurve.ecsv" in files:
@@ -136,8 +145,9 @@ def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
         if run_json.is_file():
             recorded = _read_json(run_json).get("metadata", {}).get("provenance", {})
             steps += recorded.get("steps", []) if isinstance(recorded, dict) else recorded
-    for summary in (timing, limb):
-        steps += (summary or {}).get("provenance", [])
+    if timing is not None:
+        steps += [p.to_dict() for p in timing.provenance]
+    steps += (limb or {}).get("provenance", [])
     lightcurve, apertures = _run_curves(files, timing)
     return ReportInput(directory=run_dir, lightcurve=lightcurve, apertures=apertures,
                        timing=timing, limb=limb, profile=load_profile(profile_paths),
@@ -168,7 +178,7 @@ def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> Re
 
 def report_after_step(session, outdir) -> list[Path]:
     """The ``[report] writers`` of the configuration, run on a step's output directory."""
-    names = session.config.get("report.writers")
+    names = session.config.chain("report")
     if not names or outdir is None:
         return []
     run = load_run(outdir, [Path(p).expanduser() for p in session.config.get("report.observer")])

@@ -278,7 +278,7 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
            "config_overrides": list(session.config.overrides), "metadata": meta,
            "summary": summary, "outputs": [str(f.name) for f in files]}
     write_json(files[1], run)
-    from occcore.report import report_after_step
+    from occcore.steps.report import report_after_step
     files += report_after_step(session, outdir)
     return ReduceResult(outdir=outdir, table=table, track=track, photometry=phot,
                         provenance=provenance, summary=summary, files=tuple(files))
