@@ -328,6 +328,23 @@ def register(target: Target) -> Target:
 _SESSION_PARTS: dict = {}
 
 
+FUZZ_SETS = ("read.options.archive.limit_gb=0.05", "read.options.ser.frame_rate_hz=25")
+OLD_FUZZ_SETS = ("read.archive_limit_gb=0.05", "read.options.ser.frame_rate_hz=25")
+
+
+def _fuzz_config(load_config):
+    """A 50 MB archive limit (the per-case memory limit is larger) and a SER frame rate."""
+    from occcore.api import Session
+    from occcore.errors import OccCoreError
+    cwd = Path(tempfile.gettempdir())
+    try:
+        config = load_config(cwd=cwd, sets=FUZZ_SETS)
+        Session(config=config, registry=_SESSION_PARTS["registry"]).close()
+        return config
+    except OccCoreError:      # a reader without these options (an older occcore)
+        return load_config(cwd=cwd, sets=OLD_FUZZ_SETS)
+
+
 def open_with_session(path: Path, reader: str | None = None) -> object:
     """Open ``path`` as the CLI does (identification + reader chain), read every frame."""
     from occcore.api import Session, series_info
@@ -335,9 +352,7 @@ def open_with_session(path: Path, reader: str | None = None) -> object:
     if "registry" not in _SESSION_PARTS:
         from occcore.registry import load_registry
         _SESSION_PARTS["registry"] = load_registry(no_plugins=True)
-        _SESSION_PARTS["config"] = load_config(cwd=Path(tempfile.gettempdir()),
-                                               sets=["read.archive_limit_gb=0.05",
-                                                     "read.options.ser.frame_rate_hz=25"])
+        _SESSION_PARTS["config"] = _fuzz_config(load_config)
     with Session(config=_SESSION_PARTS["config"], registry=_SESSION_PARTS["registry"]) as s:
         series = s.open(path, reader=reader)
         with series:
