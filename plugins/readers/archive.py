@@ -26,6 +26,7 @@ import gzip
 import logging
 import lzma
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -428,12 +429,14 @@ def _settings(options: ArchiveOptions, config: dict) -> float:
 
 
 def _depth(path: Path, workdir: Path) -> int:
-    """How many archives this file is already inside (their extraction folders)."""
+    """How many archives this file is already inside: its extraction folder is named
+    ``archive-<n>-d<depth>-<name>`` (no state kept between calls)."""
     try:
         inside = path.resolve().relative_to(workdir.resolve())
     except ValueError:
         return 0
-    return sum(1 for part in inside.parts if part.startswith("archive-"))
+    m = re.match(r"archive-\d+-d(\d+)-", inside.parts[0]) if inside.parts else None
+    return int(m.group(1)) + 1 if m else 0
 
 
 def _rename(exc: Exception, dest: Path, shown: str) -> Exception:
@@ -477,7 +480,7 @@ def _open(source, *, options, context):
                             f"{configured / 1e9:.3g} GB (read.options.archive.limit_gb); refused")
     members = _list_members(path, kind, shown, limit, options.max_members)
     check_members(members, shown, limit, options.max_members)
-    dest = workdir / f"archive-{len(list(workdir.glob('archive-*')))}-{path.name}"
+    dest = workdir / f"archive-{len(list(workdir.glob('archive-*')))}-d{depth}-{path.name}"
     errors = []
     for extractor in options.extractors:
         if dest.exists():
