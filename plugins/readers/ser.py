@@ -277,8 +277,9 @@ def _frame_times(path, header: SerHeader, n_frames: int, frame_bytes: int, size:
             if not good.all():
                 # a stamp outside 1900..2200 is damage: interpolate it by index, flag it
                 index = np.arange(n_frames)
-                fixed = np.interp(index, index[good], ticks[good].astype(np.float64))
-                ticks = np.where(good, ticks, np.rint(fixed).astype(np.int64))
+                base = ticks[good][0]      # interpolate small differences: exact to a tick
+                fixed = np.interp(index, index[good], (ticks[good] - base).astype(np.float64))
+                ticks = np.where(good, ticks, base + np.rint(fixed).astype(np.int64))
                 flags[~good] |= np.uint32(FrameFlag.BAD_TIME | FrameFlag.INDEX_TIME)
                 log.warning("%s: %d trailer time stamps outside %d..%d; interpolated and "
                             "flagged BAD_TIME", name, int((~good).sum()), 1900, 2200)
