@@ -10,9 +10,19 @@ options (or a per-writer profile) say otherwise:
    ``MJD-OBS``, ``DATE-AVG`` (mid exposure) or ``DATE-END`` (end) — source ``header``.
 
 SharpCap's ``DATE-OBS = 0001-01-01...`` (GPS lock lost) marks the frame BAD_TIME.
-``TIMESYS`` other than UTC is converted. Frames are ordered by time (not by file
-name); duplicated and non-monotonic stamps are flagged and reported. Frames whose
-``IMAGETYP`` says bias, dark or flat are split from the lights (see calibration.py).
+``TIMESYS`` other than UTC is converted (TT, TAI, TDB; GPS = TAI - 19 s, which astropy
+has no scale for); any other time system is an error. Frames are ordered by time (not
+by file name); duplicated and non-monotonic stamps are flagged and reported. Frames
+whose ``IMAGETYP`` says bias, dark or flat are split from the lights and, with
+``read.options.fits.calibrate`` (formerly ``[calibrate] enabled``), used as masters
+(see calibration.py).
+
+Bad input never reaches numpy or astropy unchecked: every card is type-checked (a
+string where a number belongs names the file and the card), image sizes are checked
+against the file size before anything is allocated, time stamps outside 1900-2200 are
+refused before ERFA sees them, and a ``.fits.gz`` is inflated into the work directory
+only as far as its header announces, never past ``max_decompressed_gb``
+(``LimitExceeded``).
 """
 from __future__ import annotations
 
@@ -460,7 +470,8 @@ def _open(source, *, options, context):
         dtype = np.dtype(np.float32)
         notes.append(calibrator.note)
     elif any(groups[k] for k in ("bias", "dark", "flat")):
-        notes.append("calibration frames found ({}) but [calibrate] is not enabled".format(
+        notes.append("calibration frames found ({}) but read.options.fits.calibrate is not "
+                     "enabled".format(
             ", ".join(f"{len(groups[k])} {k}" for k in ("bias", "dark", "flat") if groups[k])))
 
     def read_batch(a, b):
