@@ -462,7 +462,9 @@ def _open(source, *, options, context):
     with open(path, "rb") as fh:
         kind = kind_of(fh.read(512))
     if kind is None:
-        raise NotApplicable(f"{path}: no archive signature")
+        # chosen by its name only: say what is wrong (a bad-input error, exit code 2)
+        raise CorruptSource(f"{path}: the name says archive but the file starts with no "
+                            "zip/7z/rar/gzip/bzip2/xz/tar signature")
     if context.workdir is None or context.open_source is None:
         raise NotApplicable("archives need a working directory and member identification")
     workdir = Path(context.workdir)
