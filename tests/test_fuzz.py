@@ -128,6 +128,51 @@ REGRESSIONS = [
         ["fits_card", {"key": "BZERO", "value": "(1, 2)"}]]})]),
     ("targz-fits", [("archive_member", {"fmt": "tar.gz", "member": 1, "recipe": [
         ["fits_card", {"key": "NAXIS2", "value": "'T'"}]]})]),
+    # bench/fuzz.py --cases 2000 --seed 1 before the fix: one recipe per distinct place
+    # blowup MemoryError at occplugins/readers/fits.py:307 in read_batch
+    ('fits-single', [('fits_card', {'key': 'NAXIS2', 'value': '2147483647'})]),
+    # crash ValueError at occplugins/readers/fits.py:200 in scan_file
+    ('fits-single', [('byte_run', {'offset': 872, 'length': 1, 'value': 255, 'insert': True}), ('fits_card', {'key': 'DATE-END', 'value': '-1E308'}), ('fits_card', {'key': 'EXPOSURE', 'value': "''"})]),
+    # crash ValueError at occplugins/readers/fits.py:201 in scan_file
+    ('fits-single', [('fits_card', {'key': 'BSCALE', 'value': "'Dark Frame'"})]),
+    # crash TypeError at occplugins/readers/fits.py:307 in read_batch
+    ('fits-single', [('fits_card', {'key': 'NAXIS2', 'value': 'T'}), ('fits_card', {'key': 'GPS_SUTC', 'value': '99999999'})]),
+    # crash ValueError at occplugins/readers/fits.py:200 in scan_file
+    ('fits-cube', [('truncate', {'keep': 4908}), ('bitflip', {'offset': 860, 'bit': 3})]),
+    # crash ValueError at occplugins/readers/fits.py:351 in _order_and_time
+    ('fits-cube', [('fits_card', {'key': 'FRM-TIME', 'value': "'2024-05-05T01:02:03'"}), ('bitflip', {'offset': 4495, 'bit': 2}), ('fits_card', {'key': 'EXTEND', 'value': "'Dark Frame'"})]),
+    # crash ValueError at occplugins/readers/fits.py:201 in scan_file
+    ('fits-cube', [('non_utf8', {'offset': 741, 'length': 1})]),
+    # crash TypeError at occplugins/readers/fits.py:307 in read_batch
+    ('fits-cube', [('fits_card', {'key': 'NAXIS2', 'value': 'T'})]),
+    # crash ErfaError at site-packages/erfa/core.py:124 in check_errwarn
+    ('fits-cube', [('fits_card', {'key': 'FRM-TIME', 'value': '1E20'})]),
+    # hang timeout at occcore/testing/fuzz.py:638 in on_alarm
+    ('fits-cube', [('fits_card', {'key': 'OBS-DATE', 'value': 'NAN'}), ('fits_delete', {'key': 'EXTEND'}), ('fits_card', {'key': 'NAXIS3', 'value': '1000000000000'})]),
+    # blowup MemoryError at occplugins/readers/fits.py:307 in read_batch
+    ('fits-cube', [('fits_card', {'key': 'NAXIS2', 'value': '2147483647'}), ('truncate', {'keep': 4814})]),
+    # crash ValueError at py/occcore/model.py:113 in _check_offsets
+    ('fits-cube', [('fits_card', {'key': 'FRM-TIME', 'value': 'NAN'})]),
+    # crash ScaleValueError at astropy/time/core.py:547 in _init_from_vals
+    ('fits-cube', [('fits_card', {'key': 'EXPTIME', 'value': "'2024-05-05T01:02:03'"}), ('fits_card', {'key': 'DATE-OBS', 'value': "'24/13/99'"}), ('fits_card', {'key': 'TIMESYS', 'value': "'GPS'"})]),
+    # crash ValueError at occplugins/readers/fits.py:201 in scan_file
+    ('fits-series', [('fits_card', {'key': 'BSCALE', 'value': "'12:00:61'"})]),
+    # crash ValueError at occplugins/readers/fits.py:200 in scan_file
+    ('fits-series', [('fits_card', {'key': 'TIME-OBS', 'value': "'ÿþ'"}), ('fits_card', {'key': 'BZERO', 'value': "'Flat'"})]),
+    # crash ValueError at occplugins/readers/fits.py:200 in scan_file
+    ('zip-fits', [('archive_member', {'fmt': 'zip', 'member': 0, 'recipe': [['fits_card', {'key': 'BZERO', 'value': '(1, 2)'}], ['bitflip', {'offset': 7200, 'bit': 2}]]})]),
+    # crash ValueError at occplugins/readers/fits.py:201 in scan_file
+    ('zip-fits', [('archive_member', {'fmt': 'zip', 'member': 3, 'recipe': [['fits_card', {'key': 'BSCALE', 'value': "'Bias'"}], ['byte_run', {'offset': 5564, 'length': 1, 'value': 0, 'insert': False}]]})]),
+    # crash ChainExhausted at py/occcore/chain.py:139 in run_chain
+    ('zip-fits', [('archive_member', {'fmt': 'zip', 'member': 4, 'recipe': [['fits_card', {'key': 'SIMPLE', 'value': '(1, 2)'}], ['fits_card', {'key': 'FRM-TIME', 'value': '1E15'}]]}), ('archive_member', {'fmt': 'zip', 'member': 5, 'recipe': [['fits_card', {'key': 'GPS_SFLG', 'value': '1E15'}]]}), ('bitflip', {'offset': 0, 'bit': 0})]),
+    # crash ScaleValueError at astropy/time/core.py:547 in _init_from_vals
+    ('zip-fits', [('archive_member', {'fmt': 'zip', 'member': 0, 'recipe': [['fits_card', {'key': 'TIMESYS', 'value': "'GPS'"}], ['fits_card', {'key': 'NAXIS3', 'value': "'2024'"}]]})]),
+    # crash ValueError at occplugins/readers/fits.py:200 in scan_file
+    ('targz-fits', [('archive_member', {'fmt': 'tar.gz', 'member': 2, 'recipe': [['fits_card', {'key': 'MJD-OBS', 'value': "'99999-01-01T00:00:00'"}], ['fits_card', {'key': 'BZERO', 'value': "'2024-05-05'"}]]}), ('archive_member', {'fmt': 'tar.gz', 'member': 2, 'recipe': [['fits_card', {'key': 'DATE-END', 'value': "'-4000-01-01T00:00:00'"}], ['bitflip', {'offset': 2049, 'bit': 0}]]}), ('archive_member', {'fmt': 'tar.gz', 'member': 1, 'recipe': [['fits_card', {'key': 'DATE-OBS', 'value': "''"}]]})]),
+    # crash ValueError at occplugins/readers/fits.py:201 in scan_file
+    ('targz-fits', [('archive_member', {'fmt': 'tar.gz', 'member': 5, 'recipe': [['fits_card', {'key': 'BSCALE', 'value': "'-4000-01-01T00:00:00'"}], ['fits_delete', {'key': 'NAXIS3'}]]}), ('byte_run', {'offset': 917, 'length': 4, 'value': 127, 'insert': False}), ('archive_member', {'fmt': 'tar.gz', 'member': 7, 'recipe': [['bitflip', {'offset': 587, 'bit': 2}]]})]),
+    # crash ChainExhausted at py/occcore/chain.py:139 in run_chain
+    ('targz-fits', [('truncate', {'keep': 0}), ('truncate', {'keep': 0})]),
 ]
 
 

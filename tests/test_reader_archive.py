@@ -1,5 +1,8 @@
+import hashlib
+import io
 import os
 import tarfile
+import threading
 import zipfile
 
 import numpy as np
@@ -9,7 +12,7 @@ from astropy.time import Time
 
 from occcore.api import Session
 from occcore.config import load_config
-from occcore.errors import InputError
+from occcore.errors import InputError, LimitExceeded
 from occcore.synthetic import write_fits_series, write_ser
 
 T0 = Time("2024-05-05T01:02:03.456789", scale="utc")
@@ -154,11 +157,6 @@ def test_corrupt_archive_names_the_file(tmp_path, fits_files):
 
 # -- hostile archives (issue 14) ----------------------------------------------------------------
 
-import hashlib  # noqa: E402
-import threading  # noqa: E402
-
-from occcore.errors import LimitExceeded  # noqa: E402
-
 LIMIT = 10_000_000                         # read.options.archive.limit_gb = 0.01
 LIMIT_SET = "read.options.archive.limit_gb=0.01"
 
@@ -183,7 +181,7 @@ class WrittenBytes:
     polled every millisecond, and measured again just before the reader deletes a tree."""
 
     def __init__(self, workdir, monkeypatch):
-        import occplugins.readers.archive as archive
+        from occplugins.readers import archive
         self.workdir = workdir
         self.peak = 0
         real_rmtree = archive.shutil.rmtree
@@ -356,7 +354,7 @@ def _tar_with(tmp_path, name, entries):
             info = tarfile.TarInfo(member)
             if kind == "file":
                 info.size = len(target)
-                tf.addfile(info, __import__("io").BytesIO(target))
+                tf.addfile(info, io.BytesIO(target))
                 continue
             info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
             info.linkname = target

@@ -181,7 +181,7 @@ def _resolve(parts: list[str], links: dict[str, str], hops: int = 0) -> list[str
         out.append(part)
         target = links.get("/".join(out))
         if target is not None:
-            if hops > 40 or target.startswith("/") or target.startswith("?"):
+            if hops > 40 or target.startswith(("/", "?")):
                 return None
             resolved = _resolve(out[:-1] + target.split("/"), links, hops + 1)
             if resolved is None:

@@ -321,7 +321,7 @@ def _gunzip(path: Path, name: str, options: FitsOptions, workdir: Path | None) -
         with gzip.open(path, "rb") as src:
             recorder = _Recorder(src)
             header = read_header(recorder, name)
-            bitpix, naxis, dims = _data_bytes(header, name)
+            bitpix, _, dims = _data_bytes(header, name)
             want = header.size_bytes + _image_bytes(bitpix, dims)
             if want > limit:
                 raise LimitExceeded(f"{name}: the header announces {want / 1e9:.3g} GB of "
@@ -624,7 +624,7 @@ def _first_bad_time(lights, idx, scale) -> str | None:
     from astropy.time import Time
     for k in idx:
         try:
-            Time(lights[k].time_iso, scale="tai" if scale == "gps" else scale).utc
+            _ = Time(lights[k].time_iso, scale="tai" if scale == "gps" else scale).utc
         except Exception:
             return f"{lights[k].name}: {lights[k].time_key} = {lights[k].time_iso!r}"
     return None
