@@ -235,3 +235,82 @@ def test_real_astrid_frames(shared_fixtures, capsys):
             assert (frame.min(), frame.max()) == (lo, hi)
             assert frame.mean() == pytest.approx(mean, abs=5e-5)
             assert np.array_equal(frame, fits.getdata(folder / name))
+
+
+# -- bad input (issue 14) ------------------------------------------------------------------------
+
+def test_timesys_gps_is_converted(tmp_path):
+    # GPS = TAI - 19 s and TAI - UTC = 37 s since 2017, so GPS - UTC = 18 s
+    raw_fits(tmp_path / "gps.fits", [("DATE-OBS", "'2024-06-01T00:00:18.000'"),
+                                     ("TIMESYS", "'GPS'"), ("EXPTIME", 1.0)], np.zeros((4, 4)))
+    with session(tmp_path).open(tmp_path / "gps.fits") as series:
+        assert series.start_utc().isot == "2024-06-01T00:00:00.000"
+
+
+def test_unknown_timesys_and_far_years_are_clear_errors(tmp_path):
+    raw_fits(tmp_path / "x.fits", [("DATE-OBS", "'2024-06-01T00:00:18'"), ("TIMESYS", "'XYZ'")],
+             np.zeros((4, 4)))
+    with pytest.raises(InputError, match="TIMESYS 'XYZ' is not supported") as err:
+        session(tmp_path).open(tmp_path / "x.fits")
+    assert "x.fits" in str(err.value)
+    raw_fits(tmp_path / "old.fits", [("DATE-OBS", "'1850-06-01T00:00:00'")], np.zeros((4, 4)))
+    with pytest.raises(InputError, match="year 1850 is outside 1900-2200"):
+        session(tmp_path).open(tmp_path / "old.fits")
+
+
+def test_absurd_cube_size_is_refused_at_once(tmp_path):
+    import time
+    path = write_fits_cube(tmp_path / "c.fits", frames(3), EPOCH, exposure_s=0.1, frame_time_s=0.1)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"NAXIS3  =")
+    data[at:at + 30] = f"{'NAXIS3':<8}= {2147483647:>20}".encode()
+    path.write_bytes(bytes(data))
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="but the file has") as err:
+        session(tmp_path).open(path)
+    assert time.perf_counter() - started < 2.0
+    assert "c.fits" in str(err.value)
+
+
+def test_calibration_settings_come_from_the_fits_options(tmp_path):
+    t0 = Time("2024-01-01T00:00:00", scale="utc")
+    light = np.full((1, 6, 8), 1100, np.uint16)
+    bias = np.full((1, 6, 8), 100, np.uint16)
+    write_fits_series(tmp_path / "obs", light, Time([t0]), exposure_s=1.0, names=["l.fits"])
+    write_fits_series(tmp_path / "cal", bias, Time([t0]), exposure_s=0.0, names=["b.fits"],
+                      extra={"IMAGETYP": "Bias Frame"})
+    sets = ("read.options.fits.calibrate=true", f"read.options.fits.bias={tmp_path / 'cal' / '*.fits'}")
+    with session(tmp_path, *sets).open(tmp_path / "obs") as series:
+        assert np.allclose(series[0], 1000.0)
+    with session(tmp_path).open(tmp_path / "obs") as series:
+        assert np.array_equal(series[0], light[0])
+
+
+def _mutated(tmp_path, recipe, target="fits-single"):
+    from occcore.testing import fuzz
+    seed_dir = tmp_path / "seed"
+    seed_dir.mkdir(exist_ok=True)
+    seed = fuzz.TARGETS[target].make_seeds(seed_dir)[0]
+    return fuzz.make_case(seed, recipe, tmp_path / f"case{len(list(tmp_path.iterdir()))}")
+
+
+@pytest.mark.parametrize("target,recipe,words", [
+    ("fits-single", [("fits_card", {"key": "NAXIS2", "value": "'T'"})], "NAXIS2 = 'T' is not an integer"),
+    ("fits-single", [("fits_card", {"key": "BZERO", "value": "'abc'"})], "BZERO = 'abc' is not a number"),
+    ("fits-single", [("fits_card", {"key": "NAXIS1", "value": "1000000000000"})], "NAXIS1"),
+    ("fits-single", [("fits_card", {"key": "DATE-OBS", "value": "'99999-01-01T00:00:00'"})],
+     "not an ISO date-time"),
+    ("fits-cube", [("fits_card", {"key": "NAXIS3", "value": "2147483647"})], "but the file has"),
+    ("fits-cube", [("fits_card", {"key": "FRM-TIME", "value": "'2024-05-05T01:02:03'"})],
+     "FRM-TIME = '2024-05-05T01:02:03' is not a number"),
+    ("ser-trailer", [("int_field", {"offset": 26, "width": 4, "value": 2 ** 31 - 1})], "byte 26"),
+    ("zip-fits", [("archive_member", {"fmt": "zip", "member": 0, "recipe": [
+        ["fits_card", {"key": "BZERO", "value": "(1, 2)"}]]})], "frames.zip!frames/"),
+])
+def test_cli_exits_2_naming_the_file_without_a_traceback(tmp_path, capsys, target, recipe, words):
+    path = _mutated(tmp_path, recipe, target)
+    code = main(["--no-plugins", "info", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert path.name in err and words in err
+    assert "Traceback" not in err and "Traceback" not in out

@@ -133,3 +133,41 @@ def test_garbage_header_values(tmp_path):
     path = write_ser(tmp_path / "a.ser", field(), times(6), color_id=55)
     with pytest.raises(CorruptSource, match="ColorID 55"):
         session(tmp_path).open(path, reader="ser")
+
+
+def test_damaged_trailer_stamp_is_interpolated_and_flagged(tmp_path):
+    times_ = times(6)
+    path = write_ser(tmp_path / "a.ser", field(), times_)
+    data = bytearray(path.read_bytes())
+    at = len(data) - 8 * 6 + 8 * 3                           # frame 3's stamp
+    data[at:at + 8] = np.array([2 ** 62 - 1], "<i8").tobytes()   # year ~14600 once masked
+    path.write_bytes(bytes(data))
+    with session(tmp_path).open(path) as series:
+        flags = series.frame_flags
+        assert flags[3] & FrameFlag.BAD_TIME and not flags[2] & FrameFlag.BAD_TIME
+        assert series.times.offsets_s[3] == pytest.approx(3 * 0.02, abs=1e-7)
+        assert abs((series.start_utc() - times_[0]).to_value("s")) < 1e-7
+
+
+@pytest.mark.parametrize("offset,value,words", [
+    (26, 2 ** 31 - 1, "at byte 26 is not within"),                 # width
+    (38, 2 ** 31 - 1, "header says 2147483647 frames"),           # frame count
+])
+def test_absurd_header_sizes_are_refused_before_allocation(tmp_path, offset, value, words):
+    path = write_ser(tmp_path / "a.ser", field(), times(6))
+    data = bytearray(path.read_bytes())
+    data[offset:offset + 4] = np.array([value], "<i4").tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptSource, match=words) as err:
+        session(tmp_path).open(path)
+    assert str(path) in str(err.value)
+
+
+def test_header_date_outside_1900_2200_is_a_clear_error(tmp_path):
+    path = write_ser(tmp_path / "a.ser", field(), None, start_utc=START)
+    data = bytearray(path.read_bytes())
+    data[170:178] = np.array([2 ** 62 - 1], "<i8").tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="between 1900 and 2200") as err:
+        session(tmp_path, "read.options.ser.frame_rate_hz=25").open(path)
+    assert str(path) in str(err.value)

@@ -4,8 +4,8 @@ As in the Occultation Portal's pre-reduction: frames are split by ``IMAGETYP``; 
 master is the pixel-wise median of its frames (darks after bias subtraction, flats
 after bias and exposure-scaled dark subtraction, then normalised to a median of 1).
 A light becomes ``(light - bias - dark * t_light / t_dark) / flat`` in float32. Masters
-can also come from other files (``[calibrate] bias/dark/flat`` paths or globs). The
-input files are only read, never written.
+can also come from other files (``read.options.fits.bias/dark/flat`` paths or globs,
+formerly ``[calibrate]``). The input files are only read, never written.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Calibrator:
 def _files(pattern: str, name: str) -> list[Path]:
     paths = sorted(Path(p) for p in glob.glob(pattern))
     if not paths:
-        raise InputError(f"[calibrate] {name} = {pattern!r} matches no file")
+        raise InputError(f"read.options.fits.{name} = {pattern!r} matches no file")
     return paths
 
 
@@ -69,7 +69,7 @@ def build(groups, settings, scan, read_planes, source_name: str) -> Calibrator |
         if settings.get(kind):
             groups[kind] = groups[kind] + [scan(p) for p in _files(settings[kind], kind)]
     if not any(groups[k] for k in ("bias", "dark", "flat")):
-        raise InputError(f"{source_name}: [calibrate] is enabled but no bias, dark or flat frame "
+        raise InputError(f"{source_name}: calibration is enabled but no bias, dark or flat frame "
                          "was found (IMAGETYP) or configured")
     shape = (groups["light"][0].height, groups["light"][0].width)
     for kind in ("bias", "dark", "flat"):

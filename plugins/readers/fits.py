@@ -10,9 +10,19 @@ options (or a per-writer profile) say otherwise:
    ``MJD-OBS``, ``DATE-AVG`` (mid exposure) or ``DATE-END`` (end) — source ``header``.
 
 SharpCap's ``DATE-OBS = 0001-01-01...`` (GPS lock lost) marks the frame BAD_TIME.
-``TIMESYS`` other than UTC is converted. Frames are ordered by time (not by file
-name); duplicated and non-monotonic stamps are flagged and reported. Frames whose
-``IMAGETYP`` says bias, dark or flat are split from the lights (see calibration.py).
+``TIMESYS`` other than UTC is converted (TT, TAI, TDB; GPS = TAI - 19 s, which astropy
+has no scale for); any other time system is an error. Frames are ordered by time (not
+by file name); duplicated and non-monotonic stamps are flagged and reported. Frames
+whose ``IMAGETYP`` says bias, dark or flat are split from the lights and, with
+``read.options.fits.calibrate`` (formerly ``[calibrate] enabled``), used as masters
+(see calibration.py).
+
+Bad input never reaches numpy or astropy unchecked: every card is type-checked (a
+string where a number belongs names the file and the card), image sizes are checked
+against the file size before anything is allocated, time stamps outside 1900-2200 are
+refused before ERFA sees them, and a ``.fits.gz`` is inflated into the work directory
+only as far as its header announces, never past ``max_decompressed_gb``
+(``LimitExceeded``).
 """
 from __future__ import annotations
 
@@ -24,7 +34,8 @@ import attrs
 import numpy as np
 
 from occcore.model import FrameFlag, FrameSeries, FrameTimes
-from occcore.plugin import CorruptSource, InputError, Match, NotApplicable, ReaderSpec, hookimpl
+from occcore.plugin import (CorruptSource, InputError, LimitExceeded, Match, NotApplicable,
+                            ReaderSpec, hookimpl)
 from occplugins.readers import calibration
 from occplugins.readers.fitsheader import Header, read_header
 
@@ -35,8 +46,16 @@ _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _TIME_KEYS = ("auto", "iota", "gps", "DATE-OBS", "DATE-BEG", "MJD-OBS", "DATE-AVG", "DATE-END")
 _KEY_INSTANT = {"iota": "start", "gps": "start", "DATE-OBS": "start", "DATE-BEG": "start",
                 "MJD-OBS": "start", "DATE-AVG": "mid", "DATE-END": "end"}
+# astropy has no GPS scale: GPS time is TAI - 19 s, so a GPS stamp is read as TAI + 19 s
 _SCALES = {"UTC": "utc", "TT": "tt", "TAI": "tai", "TDB": "tdb", "GPS": "gps"}
+GPS_MINUS_TAI_S = -19.0
 _YEAR_ONE = re.compile(r"^0*1-01-01")
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d(?:\.\d*)?))?")
+_CLOCK = re.compile(r"\d\d:\d\d:\d\d(?:\.\d*)?")
+YEARS = (1900, 2200)              # time stamps outside these years are refused (ERFA's range)
+MJD_RANGE = (15020.0, 88069.0)    # 1900-01-01 .. 2200-01-01
+MAX_AXIS = 1 << 20                # a side longer than a million pixels is not a frame
+MAX_CADENCE_S = 86400.0
 
 
 @attrs.frozen(kw_only=True)
@@ -47,13 +66,22 @@ class FitsOptions:
     exposure_key: str = "auto"
     writers: dict = attrs.field(factory=dict)   # program substring -> {time_key, time_instant}
     allow_index_time: bool = False
-    cadence_s: float | None = None
+    cadence_s: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        [attrs.validators.instance_of((int, float)), attrs.validators.gt(0)]))
     index_epoch: str | None = None
+    # compressed FITS (.fits.gz) is decompressed into the run's work directory, at most this
+    max_decompressed_gb: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
+    # pre-reduction with master frames (formerly the [calibrate] section)
+    calibrate: bool = False
+    bias: str = ""                # path or glob of extra bias frames
+    dark: str = ""
+    flat: str = ""
 
 
 @attrs.frozen
 class FileInfo:
-    path: Path
+    path: Path                    # the file read (a decompressed copy for .fits.gz)
+    name: str                     # how messages name it (the user's file)
     header: Header
     n_planes: int
     height: int
@@ -121,15 +149,20 @@ def _pick_time(header: Header, options: FitsOptions, name: str):
         if locked:
             candidates.append(("gps", header.get("GPS_SUTC"), "gps", "NINA GPS_SUTC, receiver locked"))
     if date_obs:
-        value = str(date_obs[-1].value if iota else date_obs[0].value)
+        value = _as_text(date_obs[-1].value if iota else date_obs[0].value, "DATE-OBS", name)
         if "T" not in value and "TIME-OBS" in header:
-            value = f"{value}T{header.get('TIME-OBS')}"
+            clock = header.text("TIME-OBS", name)
+            if not _CLOCK.fullmatch(clock):
+                raise CorruptSource(f"{name}: header card TIME-OBS = {clock!r} is not a time of "
+                                    "day (expected hh:mm:ss[.fff])")
+            value = f"{value}T{clock}"
         candidates.append(("DATE-OBS", value, "header", ""))
     for key in ("DATE-BEG", "DATE-AVG", "DATE-END"):
         if key in header:
             candidates.append((key, header.get(key), "header", ""))
-    if isinstance(header.get("MJD-OBS"), (int, float)):
-        candidates.append(("MJD-OBS", header.get("MJD-OBS"), "header", ""))
+    if "MJD-OBS" in header:
+        candidates.append(("MJD-OBS", header.number("MJD-OBS", name, lo=MJD_RANGE[0],
+                                                    hi=MJD_RANGE[1]), "header", ""))
     if key_choice != "auto":
         candidates = [c for c in candidates if c[0] == key_choice]
     if not candidates:
@@ -139,13 +172,40 @@ def _pick_time(header: Header, options: FitsOptions, name: str):
         note = (note + "; " if note else "") + f"GPS_SFLG={header.get('GPS_SFLG')} (not locked)"
     instant = _KEY_INSTANT[key] if instant_choice == "auto" else instant_choice
     if key == "MJD-OBS":
+        if value is None:
+            return None, key, instant, source, "MJD-OBS has no value"
         from astropy.time import Time
         value = Time(float(value), format="mjd", scale="utc").isot
-    value = str(value).strip()
+    value = _as_text(value, key, name)
     if _YEAR_ONE.match(value):
         return None, key, instant, source, f"{key} is {value}: no GPS time (lock lost)"
     value = _repair_date(value)
+    _check_iso(value, key, name)
     return value, key, instant, source, note
+
+
+def _as_text(value, key: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise CorruptSource(f"{name}: header card {key} = {value!r} is not a date string "
+                            "(expected 'YYYY-MM-DDThh:mm:ss[.fff]')")
+    return value.strip()
+
+
+def _check_iso(value: str, key: str, name: str) -> None:
+    """Refuse what astropy/ERFA would choke on, with the card named."""
+    m = _ISO.fullmatch(value)
+    if not m:
+        raise CorruptSource(f"{name}: header card {key} = {value!r} is not an ISO date-time "
+                            "(expected YYYY-MM-DDThh:mm:ss[.fff])")
+    year, month, day = (int(g) for g in m.groups()[:3])
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise CorruptSource(f"{name}: header card {key} = {value!r}: year {year} is outside "
+                            f"{YEARS[0]}-{YEARS[1]}, the range this reader accepts")
+    bad = not (1 <= month <= 12 and 1 <= day <= 31)
+    if m.group(4) is not None:
+        bad = bad or int(m.group(4)) > 23 or int(m.group(5)) > 59 or float(m.group(6)) >= 61
+    if bad:
+        raise CorruptSource(f"{name}: header card {key} = {value!r} is not a valid date-time")
 
 
 def _repair_date(value: str) -> str:
@@ -160,66 +220,154 @@ def _repair_date(value: str) -> str:
     return value
 
 
-def _exposure(header: Header, key: str) -> float | None:
+def _exposure(header: Header, key: str, name: str) -> float | None:
     keys = ("EXPTIME", "EXPOSURE", "XPOSURE") if key == "auto" else (key,)
     for k in keys:
-        value = header.get(k)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        value = header.number(k, name, lo=0.0, hi=MAX_CADENCE_S)
+        if value is not None:
+            return value
     return None
 
 
-def scan_file(path: Path, options: FitsOptions) -> FileInfo:
-    name = str(path)
-    if path.name.lower().endswith((".gz", ".fz")):
-        header = _header_via_astropy(path)
+def _data_bytes(header: Header, name: str) -> tuple[int, int, list[int]]:
+    """(bitpix, naxis, dims) of the primary image, type- and range-checked."""
+    bitpix = header.integer("BITPIX", name)
+    if bitpix not in _BITPIX:
+        raise CorruptSource(f"{name}: unsupported BITPIX {bitpix!r} (expected one of "
+                            f"{', '.join(map(str, _BITPIX))})")
+    naxis = header.integer("NAXIS", name)
+    if naxis not in (2, 3):
+        raise CorruptSource(f"{name}: primary HDU has NAXIS={naxis!r}; expected an image "
+                            "(NAXIS 2) or a cube (NAXIS 3)")
+    dims = [header.integer(f"NAXIS{i}", name, lo=1, hi=MAX_AXIS if i < 3 else 1 << 40)
+            for i in range(1, naxis + 1)]
+    return bitpix, naxis, dims
+
+
+def _image_bytes(bitpix: int, dims: list[int]) -> int:
+    return int(np.prod(dims, dtype=object)) * (abs(bitpix) // 8)
+
+
+def scan_file(path: Path, options: FitsOptions, *, name: str | None = None,
+              workdir: Path | None = None) -> FileInfo:
+    name = name or str(path)
+    lower = path.name.lower()
+    if lower.endswith(".gz"):
+        path = _gunzip(path, name, options, workdir)
+        lower = path.name.lower()
+    if lower.endswith(".fz"):
+        header = _header_via_astropy(path, name, options)
+        file_bytes = None
     else:
         try:
             with open(path, "rb") as fh:
                 header = read_header(fh, name)
+            file_bytes = path.stat().st_size
         except OSError as exc:
             raise InputError(f"{name}: cannot be read: {exc}") from None
-    naxis = header.get("NAXIS")
-    bitpix = header.get("BITPIX")
-    if bitpix not in _BITPIX:
-        raise CorruptSource(f"{name}: unsupported BITPIX {bitpix!r}")
-    if naxis not in (2, 3):
-        raise CorruptSource(f"{name}: primary HDU has NAXIS={naxis!r}; expected an image "
-                            "(NAXIS 2) or a cube (NAXIS 3)")
-    dims = [header.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
-    if not all(isinstance(d, int) and d > 0 for d in dims):
-        raise CorruptSource(f"{name}: bad image size NAXISn = {dims}")
+    bitpix, naxis, dims = _data_bytes(header, name)
     width, height = dims[0], dims[1]
     n_planes = dims[2] if naxis == 3 else 1
+    if file_bytes is not None:
+        need = header.size_bytes + _image_bytes(bitpix, dims)
+        if need > file_bytes:
+            raise CorruptSource(f"{name}: header says {'x'.join(map(str, dims))} pixels of "
+                                f"BITPIX {bitpix} ({need} bytes with the header) but the file "
+                                f"has {file_bytes} bytes")
     iso, key, instant, source, note = _pick_time(header, options, name)
-    scale = _SCALES.get(str(header.get("TIMESYS", "UTC")).strip().upper())
+    timesys = header.text("TIMESYS", name, "UTC").upper()
+    scale = _SCALES.get(timesys)
     if scale is None:
-        raise InputError(f"{name}: TIMESYS {header.get('TIMESYS')!r} is not supported "
+        raise InputError(f"{name}: TIMESYS {timesys!r} is not supported "
                          f"(use one of {', '.join(_SCALES)})")
-    return FileInfo(path=path, header=header, n_planes=n_planes, height=height, width=width,
-                    bitpix=bitpix, bzero=float(header.get("BZERO", 0) or 0),
-                    bscale=float(header.get("BSCALE", 1) or 1),
-                    imagetyp=str(header.get("IMAGETYP", "") or ""), time_iso=iso, time_key=key,
+    return FileInfo(path=path, name=name, header=header, n_planes=n_planes, height=height,
+                    width=width, bitpix=bitpix,
+                    bzero=header.number("BZERO", name, default=0.0),
+                    bscale=header.number("BSCALE", name, default=1.0, nonzero=True),
+                    imagetyp=header.text("IMAGETYP", name), time_iso=iso, time_key=key,
                     time_instant=instant, time_source=source, time_scale=scale,
-                    exposure_s=_exposure(header, options.exposure_key), note=note)
+                    exposure_s=_exposure(header, options.exposure_key, name), note=note)
 
 
-def _header_via_astropy(path: Path) -> Header:
+def _limit_bytes(options: FitsOptions, where: Path) -> int:
+    import shutil
+    return int(min(options.max_decompressed_gb * 1e9, shutil.disk_usage(where).free))
+
+
+class _Recorder:
+    """A file-like reader that keeps what was read (the header of a gzip stream)."""
+
+    def __init__(self, src):
+        self.src = src
+        self.data = bytearray()
+
+    def read(self, n):
+        chunk = self.src.read(n)
+        self.data += chunk
+        return chunk
+
+
+def _gunzip(path: Path, name: str, options: FitsOptions, workdir: Path | None) -> Path:
+    """Decompress a .fits.gz into the work directory: only the bytes its header announces,
+    never more than the limit, streamed (a gzip bomb is refused after its header)."""
+    import gzip
+    import tempfile
+    import zlib
+    where = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+    limit = _limit_bytes(options, where)
+    out_dir = Path(tempfile.mkdtemp(prefix="fitsgz-", dir=where))
+    out = out_dir / (path.name[:-3] or "frame.fits")
+    try:
+        with gzip.open(path, "rb") as src:
+            recorder = _Recorder(src)
+            header = read_header(recorder, name)
+            bitpix, _, dims = _data_bytes(header, name)
+            want = header.size_bytes + _image_bytes(bitpix, dims)
+            if want > limit:
+                raise LimitExceeded(f"{name}: the header announces {want / 1e9:.3g} GB of "
+                                    f"pixels, more than the limit {limit / 1e9:.3g} GB "
+                                    "(read.options.fits.max_decompressed_gb, free disk space)")
+            with open(out, "wb") as dst:
+                dst.write(recorder.data)
+                left = want - len(recorder.data)
+                while left > 0:
+                    chunk = src.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    left -= len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorruptSource(f"{name}: cannot be decompressed: {type(exc).__name__}: {exc}") from None
+    return out
+
+
+def _header_via_astropy(path: Path, name: str, options: FitsOptions) -> Header:
+    """The image header of a tile-compressed (.fz) FITS, checked before any pixel is read."""
     from astropy.io import fits
 
     from occplugins.readers.fitsheader import Card
     try:
         with fits.open(path) as hdul:
-            hdu = next((h for h in hdul if h.data is not None and h.header.get("NAXIS", 0) >= 2),
-                       None)
+            hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
             if hdu is None:
-                raise CorruptSource(f"{path}: no image HDU")
+                raise CorruptSource(f"{name}: no image HDU")
             cards = tuple(Card(c.keyword, c.value, c.comment) for c in hdu.header.cards)
-            cards = tuple(c for c in cards if c.key not in ("XTENSION", "ZIMAGE"))
-            cards = (Card("SIMPLE", True, ""),) + cards
-            return Header(cards=cards, size_bytes=-1)
-    except (OSError, ValueError) as exc:
-        raise CorruptSource(f"{path}: cannot be read as FITS: {exc}") from None
+    except InputError:
+        raise
+    except Exception as exc:          # astropy raises many types on damaged files
+        raise CorruptSource(f"{name}: cannot be read as FITS: {type(exc).__name__}: {exc}") from None
+    cards = tuple(c for c in cards if c.key not in ("XTENSION", "ZIMAGE"))
+    cards = (Card("SIMPLE", True, ""),) + tuple(
+        Card(c.key, c.value if isinstance(c.value, (bool, int, float, str)) else str(c.value),
+             c.comment) for c in cards)
+    header = Header(cards=cards, size_bytes=-1)
+    bitpix, _, dims = _data_bytes(header, name)
+    limit = _limit_bytes(options, path.parent)
+    if _image_bytes(bitpix, dims) > limit:
+        raise LimitExceeded(f"{name}: the compressed image expands to "
+                            f"{_image_bytes(bitpix, dims) / 1e9:.3g} GB, more than the limit "
+                            f"{limit / 1e9:.3g} GB (read.options.fits.max_decompressed_gb)")
+    return header
 
 
 def _data_dtype(info: FileInfo):
@@ -241,16 +389,23 @@ def _read_planes(info: FileInfo, first: int, stop: int) -> np.ndarray:
     count = (stop - first) * info.height * info.width
     if info.header.size_bytes < 0:
         from astropy.io import fits
-        with fits.open(info.path, do_not_scale_image_data=True) as hdul:
-            hdu = next(h for h in hdul if h.data is not None)
-            raw = np.asarray(hdu.data).reshape(-1, info.height, info.width)[first:stop]
-            return convert(raw.astype(stored))
+        try:
+            with fits.open(info.path, do_not_scale_image_data=True) as hdul:
+                hdu = next(h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2)
+                raw = np.asarray(hdu.data).reshape(-1, info.height, info.width)[first:stop]
+                return convert(raw.astype(stored))
+        except Exception as exc:       # a damaged tile or table: name the file and frames
+            raise CorruptSource(f"{info.name}: planes {first}..{stop - 1} cannot be "
+                                f"decompressed: {type(exc).__name__}: {exc}") from None
     offset = info.header.size_bytes + first * info.height * info.width * stored.itemsize
-    with open(info.path, "rb") as fh:
-        fh.seek(offset)
-        raw = np.fromfile(fh, stored, count)
+    try:
+        with open(info.path, "rb") as fh:
+            fh.seek(offset)
+            raw = np.fromfile(fh, stored, count)
+    except OSError as exc:
+        raise InputError(f"{info.name}: cannot be read: {exc}") from None
     if raw.size != count:
-        raise CorruptSource(f"{info.path}: data truncated: expected {count} pixels from byte "
+        raise CorruptSource(f"{info.name}: data truncated: expected {count} pixels from byte "
                             f"{offset}, found {raw.size}")
     return convert(raw).reshape(stop - first, info.height, info.width)
 
@@ -265,12 +420,27 @@ def _source_files(source) -> list[Path]:
     return list(source.paths)
 
 
+def _display(path: Path, source) -> str:
+    """How messages name a file: as the user gave it (an archive member as archive!member)."""
+    origin = getattr(source, "origin", None)
+    return f"{origin}!{path.name}" if origin is not None else str(path)
+
+
+def calibration_settings(options: FitsOptions, config: dict) -> dict:
+    """The FITS options' calibration settings, or the old ``[calibrate]`` section's."""
+    old = config.get("calibrate") or {}
+    old = old if isinstance(old, dict) else {}
+    return {"enabled": bool(options.calibrate or old.get("enabled")),
+            **{k: getattr(options, k) or old.get(k) or "" for k in ("bias", "dark", "flat")}}
+
+
 def _open(source, *, options, context):
     options = options or FitsOptions()
     files = _source_files(source)
+    workdir = context.workdir
     infos = []
     for i, path in enumerate(files):
-        infos.append(scan_file(path, options))
+        infos.append(scan_file(path, options, workdir=workdir, name=_display(path, source)))
         if len(files) > 200 and i % 200 == 0:
             context.progress(i, len(files), "reading FITS headers")
     groups = calibration.split_by_type(infos, _classify)
@@ -281,8 +451,8 @@ def _open(source, *, options, context):
     first = lights[0]
     for info in lights[1:]:
         if (info.height, info.width) != (first.height, first.width):
-            raise InputError(f"{info.path}: frame size {info.width}x{info.height} differs from "
-                             f"{first.path} ({first.width}x{first.height})")
+            raise InputError(f"{info.name}: frame size {info.width}x{info.height} differs from "
+                             f"{first.name} ({first.width}x{first.height})")
     frame_file, frame_plane, times, flags, time_meta = _order_and_time(lights, options,
                                                                        source.display_name)
     out_dtypes = {_data_dtype(i)[1] for i in lights}
@@ -293,14 +463,15 @@ def _open(source, *, options, context):
     if exposures and np.ptp(exposures) > 1e-6 * max(exposures):
         notes.append(f"exposure varies from {min(exposures)} to {max(exposures)} s; "
                      "series uses the median")
-    calibrator = calibration.build(groups, context.config.get("calibrate", {}),
-                                   lambda path: scan_file(path, options), _read_planes,
-                                   source.display_name)
+    calibrator = calibration.build(groups, calibration_settings(options, context.config),
+                                   lambda path: scan_file(path, options, workdir=workdir),
+                                   _read_planes, source.display_name)
     if calibrator is not None:
         dtype = np.dtype(np.float32)
         notes.append(calibrator.note)
     elif any(groups[k] for k in ("bias", "dark", "flat")):
-        notes.append("calibration frames found ({}) but [calibrate] is not enabled".format(
+        notes.append("calibration frames found ({}) but read.options.fits.calibrate is not "
+                     "enabled".format(
             ", ".join(f"{len(groups[k])} {k}" for k in ("bias", "dark", "flat") if groups[k])))
 
     def read_batch(a, b):
@@ -336,26 +507,26 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
     from astropy import units as u
     from astropy.time import Time
 
-    frame_file, frame_plane, frame_iso, frame_step = [], [], [], []
+    n_planes = np.array([info.n_planes for info in lights], np.int64)
+    cadences = np.zeros(len(lights))
     for k, info in enumerate(lights):
-        cadence = None
         if info.n_planes > 1:
-            cadence = options.cadence_s or info.header.get("FRM-TIME") or info.exposure_s
+            cadence = options.cadence_s or info.header.number(
+                "FRM-TIME", info.name, lo=0.0, hi=MAX_CADENCE_S) or info.exposure_s
             if not cadence:
-                raise InputError(f"{info.path}: cube of {info.n_planes} planes but no plane "
+                raise InputError(f"{info.name}: cube of {info.n_planes} planes but no plane "
                                  "cadence (FRM-TIME, EXPTIME or read.options.fits.cadence_s)")
-        for p in range(info.n_planes):
-            frame_file.append(k)
-            frame_plane.append(p)
-            frame_iso.append(info.time_iso)
-            frame_step.append(p * float(cadence) if cadence else 0.0)
+            cadences[k] = cadence
+    # frames of every file, without a Python loop over planes (a cube may hold millions)
+    frame_file = np.repeat(np.arange(len(lights)), n_planes)
     n = len(frame_file)
-    frame_file = np.array(frame_file)
-    frame_plane = np.array(frame_plane)
+    frame_plane = np.arange(n) - np.repeat(np.cumsum(n_planes) - n_planes, n_planes)
+    frame_step = frame_plane * cadences[frame_file]
     flags = np.zeros(n, np.uint32)
-    valid = np.array([iso is not None for iso in frame_iso])
-    instants = {lights[f].time_instant for f in frame_file[valid]} or {"start"}
-    sources = {lights[f].time_source for f in frame_file[valid]}
+    file_valid = np.array([info.time_iso is not None for info in lights])
+    valid = file_valid[frame_file]
+    instants = {lights[k].time_instant for k in np.flatnonzero(file_valid)} or {"start"}
+    sources = {lights[k].time_source for k in np.flatnonzero(file_valid)}
     notes = sorted({i.note for i in lights if i.note})
     keys = sorted({i.time_key for i in lights})
     if len(instants) > 1:
@@ -368,20 +539,20 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
             raise InputError(f"{name}: no frame has a usable time ({'; '.join(notes) or 'no DATE-OBS'}); "
                              "to time frames by index, set read.options.fits.allow_index_time = true "
                              "and read.options.fits.cadence_s")
-        epoch = Time(options.index_epoch or "2000-01-01T00:00:00", scale="utc")
+        try:
+            epoch = Time(options.index_epoch or "2000-01-01T00:00:00", scale="utc")
+        except Exception as exc:
+            raise InputError(f"{name}: read.options.fits.index_epoch "
+                             f"{options.index_epoch!r} is not a time: {exc}") from None
         offsets = np.arange(n) * options.cadence_s
         flags |= np.uint32(FrameFlag.INDEX_TIME)
         times = FrameTimes(epoch=epoch, offsets_s=offsets, instant="start", source="index",
                            note=f"index timing: frame number x {options.cadence_s} s (as requested)")
         return frame_file, frame_plane, times, flags, meta
-    scale = lights[frame_file[valid][0]].time_scale
-    try:
-        parsed = Time([iso for iso in np.array(frame_iso, object)[valid]], scale=scale).utc
-    except ValueError as exc:
-        raise InputError(f"{name}: unreadable time stamp: {exc}") from None
-    epoch = parsed[0]
+    file_offsets = _file_offsets(lights, file_valid, name)
+    epoch = file_offsets.pop("epoch")
     offsets = np.empty(n)
-    offsets[valid] = (parsed - epoch).to_value("s") + np.array(frame_step)[valid]
+    offsets[valid] = file_offsets["s"][frame_file[valid]] + frame_step[valid]
     if not valid.all():
         flags[~valid] |= np.uint32(FrameFlag.BAD_TIME | FrameFlag.INDEX_TIME)
         index = np.arange(n)
@@ -403,14 +574,60 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
         flags[duplicate] |= np.uint32(FrameFlag.DUPLICATE_TIME)
         meta["duplicate_times"] = int(duplicate.sum())
         log.warning("%s: %d frames repeat the previous frame's time stamp", name, int(duplicate.sum()))
-    if any(lights[f].n_planes > 1 for f in frame_file):
+    if (n_planes > 1).any():
         flags[frame_plane > 0] |= np.uint32(FrameFlag.INDEX_TIME)
         notes.append("cube planes timed as DATE-OBS + plane x cadence")
+    end_mjd = epoch.mjd + float(offsets.max()) / 86400.0
+    start_mjd = epoch.mjd + float(offsets.min()) / 86400.0
+    if not (MJD_RANGE[0] <= start_mjd and end_mjd <= MJD_RANGE[1]):
+        raise CorruptSource(f"{name}: frame times run from MJD {start_mjd:.1f} to {end_mjd:.1f}, "
+                            f"outside the years {YEARS[0]}-{YEARS[1]} (plane cadence "
+                            f"{cadences.max():g} s x {int(n_planes.max())} planes?)")
     source = "gps" if sources == {"gps"} else ("header" if "header" in sources else sources.pop())
     first_offset = float(offsets[0])
     times = FrameTimes(epoch=epoch + first_offset * u.s, offsets_s=offsets - first_offset,
                        instant=instant, source=source, note=", ".join(keys) + " header time")
     return frame_file, frame_plane, times, flags, meta
+
+
+def _file_offsets(lights: list[FileInfo], file_valid: np.ndarray, name: str) -> dict:
+    """Seconds of each file's time after the first valid file's (per time scale, GPS via TAI)."""
+    from astropy import units as u
+    from astropy.time import Time
+
+    seconds = np.full(len(lights), np.nan)
+    epoch = None
+    by_scale: dict[str, list[int]] = {}
+    for k in np.flatnonzero(file_valid):
+        by_scale.setdefault(lights[k].time_scale, []).append(int(k))
+    first = int(np.flatnonzero(file_valid)[0])
+    order = sorted(by_scale, key=lambda sc: first not in by_scale[sc])
+    for scale in order:
+        idx = by_scale[scale]
+        try:
+            parsed = Time([lights[k].time_iso for k in idx],
+                          scale="tai" if scale == "gps" else scale)
+            if scale == "gps":
+                parsed = parsed - GPS_MINUS_TAI_S * u.s
+            parsed = parsed.utc
+            if epoch is None:
+                epoch = parsed[0]
+            seconds[idx] = (parsed - epoch).to_value("s")
+        except Exception as exc:      # astropy/ERFA: name the file and the stamp
+            bad = _first_bad_time(lights, idx, scale)
+            raise CorruptSource(f"{bad or name}: unreadable time stamp: "
+                                f"{type(exc).__name__}: {exc}") from None
+    return {"epoch": epoch, "s": seconds}
+
+
+def _first_bad_time(lights, idx, scale) -> str | None:
+    from astropy.time import Time
+    for k in idx:
+        try:
+            _ = Time(lights[k].time_iso, scale="tai" if scale == "gps" else scale).utc
+        except Exception:
+            return f"{lights[k].name}: {lights[k].time_key} = {lights[k].time_iso!r}"
+    return None
 
 
 @hookimpl

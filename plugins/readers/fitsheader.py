@@ -8,6 +8,7 @@ old NINA releases.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import attrs
@@ -46,6 +47,48 @@ class Header:
 
     def __contains__(self, key: str) -> bool:
         return any(c.key == key for c in self.cards)
+
+    # typed access: a wrong type or an absurd value is a CorruptSource naming the card
+    def integer(self, key: str, name: str, *, lo: int | None = None, hi: int | None = None,
+                default=None):
+        value = self.get(key)
+        if value is None and key not in self:
+            if default is None:
+                raise CorruptSource(f"{name}: header card {key} is missing (expected an integer)")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CorruptSource(f"{name}: header card {key} = {value!r} is not an integer")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise CorruptSource(f"{name}: header card {key} = {value} is outside the sane "
+                                f"range {lo}..{hi}")
+        return value
+
+    def number(self, key: str, name: str, *, default=None, lo: float | None = None,
+               hi: float | None = None, nonzero: bool = False):
+        """A finite int/float card; ``default`` when the card is absent or has no value."""
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CorruptSource(f"{name}: header card {key} = {value!r} is not a number")
+        value = float(value)
+        if not math.isfinite(value) or (nonzero and value == 0):
+            raise CorruptSource(f"{name}: header card {key} = {value!r} is not a finite"
+                                f"{' non-zero' if nonzero else ''} number")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise CorruptSource(f"{name}: header card {key} = {value!r} is outside the sane "
+                                f"range {lo:g}..{hi:g}")
+        return value
+
+    def text(self, key: str, name: str, default: str = "") -> str:
+        """A string card (numbers are accepted as their text); never bool or complex."""
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            raise CorruptSource(f"{name}: header card {key} = {'T' if value else 'F'} is a "
+                                "logical; expected a string")
+        return str(value).strip()
 
 
 def _parse_value(text: str) -> tuple[object, str, bool]:

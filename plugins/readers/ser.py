@@ -33,6 +33,10 @@ MAGIC = b"LUCAM-RECORDER"
 TICKS_MASK = 0x3FFF_FFFF_FFFF_FFFF
 TICKS_AT_UNIX_EPOCH = 621_355_968_000_000_000
 TICKS_PER_SECOND = 10_000_000
+# time stamps outside 1900..2200 are refused before they reach astropy/ERFA
+TICKS_MIN = 599_266_080_000_000_000      # 1900-01-01
+TICKS_MAX = 693_937_152_000_000_000      # 2200-01-01
+MAX_SIDE = 1 << 16                       # SER stores sizes as int32; no camera is wider
 
 COLOR_IDS = {0: "MONO", 8: "BAYER_RGGB", 9: "BAYER_GRBG", 10: "BAYER_GBRG", 11: "BAYER_BGGR",
              16: "BAYER_CYYM", 17: "BAYER_YCMY", 18: "BAYER_YMCY", 19: "BAYER_MYYC",
@@ -48,8 +52,10 @@ class SerOptions:
         ("auto", "little", "big", "flag-spec", "flag-common")))
     time_instant: str = attrs.field(default="start", validator=attrs.validators.in_(
         ("start", "mid", "end")))
-    exposure_s: float | None = None
-    frame_rate_hz: float | None = None
+    exposure_s: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        [attrs.validators.instance_of((int, float)), attrs.validators.gt(0)]))
+    frame_rate_hz: float | None = attrs.field(default=None, validator=attrs.validators.optional(
+        [attrs.validators.instance_of((int, float)), attrs.validators.gt(0)]))
     allow_truncated: bool = False
 
 
@@ -99,9 +105,9 @@ def parse_header(raw: bytes, name: str) -> SerHeader:
         raise CorruptSource(f"{name}: unknown SER ColorID {header.color_id} at byte 18")
     if header.color_id in (16, 17, 18, 19):
         raise InputError(f"{name}: CMY Bayer SER ({COLOR_IDS[header.color_id]}) is not supported")
-    if header.width <= 0 or header.height <= 0:
+    if not (0 < header.width <= MAX_SIDE and 0 < header.height <= MAX_SIDE):
         raise CorruptSource(f"{name}: SER image size {header.width}x{header.height} at byte 26 "
-                            "is not positive")
+                            f"is not within 1..{MAX_SIDE}")
     if not 1 <= header.depth <= 16:
         raise CorruptSource(f"{name}: SER PixelDepthPerPlane {header.depth} at byte 34 is "
                             "outside 1..16")
@@ -182,9 +188,12 @@ def _open(source, *, options, context):
         raise NotApplicable("a SER source is one file")
     path = source.path
     name = str(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        header = parse_header(fh.read(HEADER_BYTES), name)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            header = parse_header(fh.read(HEADER_BYTES), name)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read: {exc}") from None
     frame_bytes = header.frame_bytes
     fits_in_file = (size - HEADER_BYTES) // frame_bytes
     notes = []
@@ -262,11 +271,21 @@ def _frame_times(path, header: SerHeader, n_frames: int, frame_bytes: int, size:
     name = str(path)
     if has_trailer:
         ticks = np.fromfile(path, "<i8", count=n_frames, offset=trailer_at) & TICKS_MASK
-        if ticks[0] > TICKS_AT_UNIX_EPOCH:
+        good = (ticks >= TICKS_MIN) & (ticks <= TICKS_MAX)
+        if good[0] or good.mean() > 0.5:
+            flags = np.zeros(n_frames, np.uint32)
+            if not good.all():
+                # a stamp outside 1900..2200 is damage: interpolate it by index, flag it
+                index = np.arange(n_frames)
+                base = ticks[good][0]      # interpolate small differences: exact to a tick
+                fixed = np.interp(index, index[good], (ticks[good] - base).astype(np.float64))
+                ticks = np.where(good, ticks, base + np.rint(fixed).astype(np.int64))
+                flags[~good] |= np.uint32(FrameFlag.BAD_TIME | FrameFlag.INDEX_TIME)
+                log.warning("%s: %d trailer time stamps outside %d..%d; interpolated and "
+                            "flagged BAD_TIME", name, int((~good).sum()), 1900, 2200)
             whole, frac = ticks_to_unix(ticks)
             epoch = Time(whole[0], frac[0], format="unix", scale="utc")
             offsets = (ticks - ticks[0]) / TICKS_PER_SECOND
-            flags = np.zeros(n_frames, np.uint32)
             steps = np.diff(ticks)
             flags[1:][steps == 0] |= np.uint32(FrameFlag.DUPLICATE_TIME)
             flags[1:][steps < 0] |= np.uint32(FrameFlag.NON_MONOTONIC)
@@ -281,8 +300,9 @@ def _frame_times(path, header: SerHeader, n_frames: int, frame_bytes: int, size:
     if options.frame_rate_hz is None:
         raise InputError(f"{name}: no usable per-frame timestamp trailer; to time frames from "
                          "the header start and a frame rate, set read.options.ser.frame_rate_hz")
-    if header.date_utc_ticks <= 0:
-        raise InputError(f"{name}: no timestamp trailer and no valid DateTime_UTC in the header")
+    if not TICKS_MIN <= (header.date_utc_ticks & TICKS_MASK) <= TICKS_MAX:
+        raise InputError(f"{name}: no timestamp trailer and no valid DateTime_UTC (byte 170) "
+                         "in the header (expected a time between 1900 and 2200)")
     whole, frac = ticks_to_unix(np.array([header.date_utc_ticks & TICKS_MASK]))
     epoch = Time(whole[0], frac[0], format="unix", scale="utc")
     offsets = np.arange(n_frames) / options.frame_rate_hz
