@@ -135,22 +135,32 @@ def load_chords(path) -> ChordFile:
     data = read_toml(path, "chords file", InputError)
     check_table(data, SCHEMA, str(path), error=InputError)
     notes: list[str] = []
-    star = star_from(data["star"], f"{path} [star]") if "star" in data else None
-    body = dict(data.get("body", {}))
-    geometry = None
-    if "ephemeris" in body:
-        ephemeris = read_ephemeris((path.parent / body["ephemeris"]))
-        geometry = Geometry(star=star, ephemeris=ephemeris)
-    elif "elements" in body:
-        geometry = Geometry(star=star, elements=elements_from(body["elements"],
-                                                              f"{path} [body]"))
+    try:
+        star = star_from(data["star"], f"{path} [star]") if "star" in data else None
+        body = dict(data.get("body", {}))
+        geometry = None
+        if "ephemeris" in body:
+            ephemeris = read_ephemeris((path.parent / body["ephemeris"]))
+            geometry = Geometry(star=star, ephemeris=ephemeris)
+        elif "elements" in body:
+            geometry = Geometry(star=star, elements=elements_from(body["elements"],
+                                                                  f"{path} [body]"))
+    except InputError as exc:
+        raise InputError(exc.args[0] if str(path) in str(exc) else f"{path}: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:   # astropy/ERFA on a strange value
+        raise InputError(f"{path}: [star]/[body]: {str(exc).splitlines()[0][:200]}") from None
     chords = []
     for k, table in enumerate(data.get("chord", [])):
         if not isinstance(table, dict):
             raise InputError(f"{path}: [[chord]] {k + 1} must be a table, not {table!r:.40}")
         where = f"{path} chord {k + 1} ({table.get('name', '?')})"
         check_table(table, CHORD_SCHEMA, where, error=InputError)
-        chords.append(_chord(table, where, geometry, notes))
+        try:
+            chords.append(_chord(table, where, geometry, notes))
+        except InputError as exc:
+            raise InputError(exc.args[0] if where in str(exc) else f"{where}: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"{where}: {str(exc).splitlines()[0][:200]}") from None
     if not chords:
         raise InputError(f"{path}: no [[chord]] entries")
     shifts = {}

@@ -36,9 +36,7 @@ _names = list_of(str, "implementation names")
 
 # The keys of each step besides its chain and its implementations' options.
 STEP_KEYS: dict[str, dict[str, Any]] = {
-    "read": {"prefer": FREE,
-             "archive_limit_gb": Key(20.0, (int, float), "largest expanded size of an archive",
-                                     _positive)},
+    "read": {"prefer": FREE},
     "align": {
         "min_aligned_fraction": Key(0.8, (int, float), "acceptance gate: frames aligned", _fraction),
         "reference_frame": Key(-1, (int,), "reference frame index; -1 picks the best seeing"),
@@ -81,12 +79,6 @@ def _schema() -> dict[str, Any]:
             "progress": Key(True, (bool,), "show a progress bar on stderr for long runs"),
             "seed": Key(0, (int,), "seed of the random generator given to plugins"),
         },
-        "calibrate": {
-            "enabled": Key(False, (bool,), "apply master bias/dark/flat to FITS lights"),
-            "bias": Key("", (str,), "path or glob of extra bias frames"),
-            "dark": Key("", (str,), "path or glob of extra dark frames"),
-            "flat": Key("", (str,), "path or glob of extra flat frames"),
-        },
     }
     for entry in KINDS:
         what = "every one runs" if entry.runs == "all" else "tried in order"
@@ -110,6 +102,11 @@ SCHEMA = _schema()
 DEPRECATED = {
     "read.reader": "read.chain",
     "report.writers": "report.chain",
+    "read.archive_limit_gb": "read.options.archive.limit_gb",
+    "calibrate.enabled": "read.options.fits.calibrate",
+    "calibrate.bias": "read.options.fits.bias",
+    "calibrate.dark": "read.options.fits.dark",
+    "calibrate.flat": "read.options.fits.flat",
 }
 
 

@@ -74,6 +74,18 @@ def _time_kind(values: list[str]) -> str | None:
     return "jd" if numbers[0] > 2_400_000 else "seconds"
 
 
+def _numbers(path, rows, index: int) -> np.ndarray:
+    """Column ``index`` as floats; the first unreadable one is named by its line."""
+    out = np.empty(len(rows))
+    for k, (n, r) in enumerate(rows):
+        try:
+            out[k] = float(r[index])
+        except ValueError:
+            raise InputError(f"{path}: line {n}: {r[index][:40]!r} in column {index} is not a "
+                             "number") from None
+    return out
+
+
 def _read(source, *, options, context):
     from astropy import units as u
     from astropy.time import Time
@@ -133,12 +145,8 @@ def _read(source, *, options, context):
         raise InputError(f"{path}: the flux column is the time column ({time_index})")
     err_index = flux_index + 1 if options.column is None and flux_index + 1 < width and \
         flux_index + 1 != time_index else None
-    try:
-        flux = np.array([float(r[flux_index]) for _, r in rows])
-        err = None if err_index is None else np.array([float(r[err_index]) for _, r in rows])
-    except ValueError:
-        n = next(n for n, r in rows if not _looks_like_time(r[flux_index]))
-        raise InputError(f"{path}: line {n}: unreadable number in column {flux_index}") from None
+    flux = _numbers(path, rows, flux_index)
+    err = None if err_index is None else _numbers(path, rows, err_index)
     stamps = [r[time_index] for _, r in rows]
     kind = _time_kind(stamps)
     if kind is None:
