@@ -29,23 +29,35 @@ class OsdNotFound(Exception):
     """No VTI OSD could be found or learned in these fields (the reason is the message)."""
 
 
-def to_ink(fields: np.ndarray, sample: int = 64) -> tuple[np.ndarray, dict]:
-    """Fields (m, h, w) of any dtype -> ink float32 (glyph ~1, background ~0)."""
-    a = np.asarray(fields, dtype=np.float32)
-    ref = a[: min(len(a), sample)]
+def ink_norm(sample: np.ndarray) -> dict:
+    """Polarity, background per row and ink scale, learned from a sample of fields."""
+    sample = np.asarray(sample)
+    # statistics only: every other field and column is plenty (and 4x cheaper)
+    ref = sample[::2, :, ::2] if sample.shape[0] >= 16 else sample
+    ref = np.asarray(ref, dtype=np.float32)
     lo, med, hi = np.percentile(ref, [0.5, 50.0, 99.5])
     dark_ink = (hi - med) < (med - lo)
+    sign = np.float32(-1.0 if dark_ink else 1.0)
     if dark_ink:
-        a = -a
-        ref = -ref
         lo, med, hi = -hi, -med, -lo
     # background per row (and parity) from the sample: the OSD band is mostly background
     bg_rows = np.median(ref, axis=(0, 2)).astype(np.float32)
     scale = float(hi - med)
     if scale <= 0:
         raise OsdNotFound("the OSD region is flat (no characters)")
-    ink = (a - bg_rows[None, :, None]) / np.float32(scale)
-    return ink, {"dark_ink": bool(dark_ink), "scale": scale}
+    return {"dark_ink": bool(dark_ink), "sign": sign, "bg_rows": bg_rows, "scale": scale}
+
+
+def apply_norm(a: np.ndarray, norm: dict, rows=slice(None)) -> np.ndarray:
+    """Raw pixels (..., h, w) -> ink float32 with the learned background of ``rows``."""
+    bg = norm["bg_rows"][rows]
+    return (np.asarray(a, np.float32) - bg[:, None]) * np.float32(norm["sign"] / norm["scale"])
+
+
+def to_ink(fields: np.ndarray, sample: int = 64) -> tuple[np.ndarray, dict]:
+    """Fields (m, h, w) of any dtype -> ink float32 (glyph ~1, background ~0)."""
+    norm = ink_norm(fields[: min(len(fields), sample)])
+    return apply_norm(fields, norm), norm
 
 
 def find_band(ink: np.ndarray, parity: np.ndarray, min_rows: int = 5) -> dict[int, tuple[int, int]]:
@@ -137,10 +149,13 @@ def extract_cells(band: np.ndarray, centres: np.ndarray, pitch: float, margin: i
     return np.ascontiguousarray(out.transpose(0, 2, 1, 3))
 
 
-def field_shifts(band: np.ndarray, max_shift: int) -> np.ndarray:
+def field_shifts(band: np.ndarray, max_shift: int, ref: np.ndarray | None = None,
+                 prof: np.ndarray | None = None) -> np.ndarray:
     """Integer horizontal shift of each field against the first few (Kiwi minute jump)."""
-    prof = band.mean(axis=1)                                              # (m, w)
-    ref = np.median(prof[:16], axis=0)
+    if prof is None:
+        prof = band.mean(axis=1)                                          # (m, w)
+    if ref is None:
+        ref = np.median(prof[:16], axis=0)
     w = prof.shape[1]
     best = np.zeros(len(prof), np.int64)
     score = np.full(len(prof), -np.inf)
@@ -173,17 +188,25 @@ def match_scores(cells: np.ndarray, templates: np.ndarray, margin: int) -> np.nd
     return best.reshape(*lead, len(templates))
 
 
+MIN_SCORE, MIN_MARGIN = 0.6, 0.04
+
+
 def classify(cells: np.ndarray, templates: np.ndarray, margin: int, ink_level: float,
-             min_score: float = 0.6, min_margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+             min_score: float = MIN_SCORE, min_margin: float = MIN_MARGIN
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Digits (…) with BLANK for empty cells and UNSURE for poor or ambiguous matches."""
     tw = templates.shape[-1]
     core = cells[..., :, margin:margin + tw]
     energy = np.clip(core, 0, None).mean(axis=(-1, -2))
     scores = match_scores(cells, templates, margin)
-    order = np.argsort(scores, axis=-1)
-    best = np.take_along_axis(scores, order[..., -1:], -1)[..., 0]
-    second = np.take_along_axis(scores, order[..., -2:-1], -1)[..., 0]
-    digit = order[..., -1].astype(np.int64)
+    return _decide(scores, energy, ink_level, min_score, min_margin)
+
+
+def _decide(scores, energy, ink_level, min_score=MIN_SCORE, min_margin=MIN_MARGIN):
+    """Digit codes from template scores (…, 10) and cell ink energy (…)."""
+    part = np.partition(scores, -2, axis=-1)
+    best, second = part[..., -1], part[..., -2]
+    digit = np.argmax(scores, axis=-1).astype(np.int64)
     digit = np.where((best < min_score) | (best - second < min_margin), UNSURE, digit)
     digit = np.where(energy < 0.25 * ink_level, BLANK, digit)
     return digit, best
@@ -331,3 +354,132 @@ def _aligned_mean(cells, template, margin):
         best_s[better] = s
     out = np.stack([c[:, s:s + tw] for c, s in zip(cells, best_s)])
     return out.mean(axis=0).astype(np.float32)
+
+
+def best_cell_shifts(cells: np.ndarray, templates: np.ndarray, margin: int,
+                     digits: np.ndarray) -> np.ndarray:
+    """Per cell (column), the window shift (0..2*margin) at which the read digits match
+    best on the calibration fields: the grid is fixed, so one search per column."""
+    m, n, bh, cw = cells.shape
+    tw = templates.shape[-1]
+    flat_t = _normalise(templates.reshape(len(templates), -1))              # (10, D)
+    total = np.zeros((n, 2 * margin + 1))
+    read = digits >= 0
+    for s in range(2 * margin + 1):
+        patch = _normalise(cells[..., s:s + tw].reshape(m, n, bh * tw))
+        own = np.einsum("mnd,mnd->mn", patch, flat_t[np.clip(digits, 0, 9)])
+        total[:, s] = np.where(read, own, 0.0).sum(axis=0)
+    out = np.full(n, margin, np.int64)
+    has = read.any(axis=0)
+    out[has] = np.argmax(total[has], axis=1)
+    return out
+
+
+def _field_rows(raw, fi, top, bottom):
+    """raw[fi, top:bottom], as a view when the fields are evenly spaced (they usually
+    are: one parity of interlaced frames is every other field)."""
+    if len(fi) > 1 and np.all(np.diff(fi) == fi[1] - fi[0]) and fi[1] > fi[0]:
+        return raw[fi[0]:fi[-1] + 1:fi[1] - fi[0], top:bottom]
+    return raw[fi, top:bottom]
+
+
+class FieldReader:
+    """Reads the digit codes of raw fields with what calibration learned, block by block.
+
+    Only the band rows and the character columns are touched; pixels stay in their raw
+    dtype until the cells are cut; every cell is matched at its column's learned shift,
+    and only cells that read poorly there are searched again over all shifts."""
+
+    def __init__(self, cal: Calibration, templates: np.ndarray, ink_level: float,
+                 norm: dict, cell_shift: np.ndarray, ref_profile: np.ndarray | None,
+                 needed: np.ndarray | None = None):
+        self.cal, self.norm, self.ink_level = cal, norm, ink_level
+        # only the cells that hold a printed number are read (not separators, status)
+        self.needed = np.arange(len(cal.centres)) if needed is None else np.asarray(needed)
+        self.tw = templates.shape[-1]
+        self.flat_t = _normalise(templates.reshape(len(templates), -1)).T.astype(np.float32)
+        self.flat_t -= self.flat_t.mean(axis=0, keepdims=True)     # exactly zero-mean
+        self.templates = templates
+        width = int(round(cal.pitch_px))
+        left = np.round(cal.centres - (width - 1) / 2).astype(np.int64) - cal.margin
+        self.n_cells = len(left)
+        left, cell_shift = left[self.needed], np.asarray(cell_shift)[self.needed]
+        self.window_left = left                                            # (n,)
+        self.core_cols = (left + cell_shift)[:, None] + np.arange(self.tw)[None, :]
+        self.height = max(b - t for t, b in cal.bands.values())
+        self.ref_profile = ref_profile
+
+    def rows_needed(self, field_rows: int) -> tuple[int, int]:
+        """Field rows [lo, hi) that hold the band of every parity."""
+        spans = [self._rows(p, field_rows) for p in self.cal.bands]
+        return min(a for a, _ in spans), max(b for _, b in spans)
+
+    def _rows(self, p: int, field_rows: int) -> tuple[int, int]:
+        t, _b = self.cal.bands[p]
+        lo, hi = getattr(self.cal, "row_span", (0, field_rows))   # as band_stack cut it
+        top = max(lo, min(t, hi - self.height))
+        return top, top + self.height
+
+    def digits(self, raw: np.ndarray, parity: np.ndarray, field_rows: int | None = None,
+               row0: int = 0) -> np.ndarray:
+        """Digit codes (m, n_cells) of raw fields (m, h, w) that start at field row ``row0``
+        of fields ``field_rows`` high (the calibration's geometry)."""
+        m, h, w = raw.shape
+        field_rows = h if field_rows is None else field_rows
+        n = len(self.window_left)
+        out = np.full((m, self.n_cells), UNSURE, np.int8)
+        sign = np.float32(self.norm["sign"])
+        flat_t = np.concatenate([self.flat_t, np.full((self.flat_t.shape[0], 1),
+                                                      1.0 / self.flat_t.shape[0], np.float32)], 1)
+        d_px = self.flat_t.shape[0]
+        for p in np.unique(parity):
+            sel = np.flatnonzero(parity == p)
+            if int(p) not in self.cal.bands:
+                continue
+            top, bottom = self._rows(int(p), field_rows)
+            bg = self.norm["bg_rows"][top:bottom].astype(np.float32)
+            top, bottom = top - row0, bottom - row0
+            shifts = np.zeros(len(sel), np.int64)
+            if self.cal.max_shift:
+                prof = (raw[sel, top:bottom].mean(axis=1, dtype=np.float32) - bg.mean()) * \
+                    np.float32(sign / self.norm["scale"])
+                shifts = field_shifts(None, self.cal.max_shift, self.ref_profile, prof)
+            bg_cell = np.repeat(bg, self.tw)                               # (bh*tw,)
+            for s in np.unique(shifts):
+                fi = sel[shifts == s]
+                cols = np.clip(self.core_cols + int(s), 0, w - 1)          # (n, tw)
+                # one gather straight into (k, n, bh, tw), still raw dtype
+                cells = np.take(_field_rows(raw, fi, top, bottom), cols, axis=2)  # (k,bh,n,tw)
+                x = np.empty((len(fi), n, self.height, self.tw), np.float32)
+                x[...] = cells.transpose(0, 2, 1, 3)
+                x = x.reshape(len(fi) * n, -1)
+                x -= bg_cell
+                # templates are zero-mean and unit-norm: x @ t needs no centring; the
+                # last column gives the mean, x.x the norm of the centred cell
+                g = x @ flat_t
+                mean = g[:, -1]
+                sq = np.einsum("ij,ij->i", x, x)
+                norm = np.sqrt(np.maximum(sq - d_px * mean * mean, 1e-12))
+                scores = (sign * g[:, :-1] / norm[:, None]).reshape(len(fi), n, -1)
+                energy = (np.maximum(sign * x, 0).mean(axis=1) / self.norm["scale"]
+                          ).reshape(len(fi), n)
+                d, _ = _decide(scores, energy, self.ink_level)
+                redo = np.argwhere(d == UNSURE)
+                if len(redo):
+                    rows = raw[fi[redo[:, 0]], top:bottom]
+                    d[redo[:, 0], redo[:, 1]] = self._search(
+                        rows, redo[:, 1], int(s), bg, np.float32(sign / self.norm["scale"]), w)
+                out[np.ix_(fi, self.needed)] = d
+        return out
+
+    def _search(self, rows, cell_idx, shift, bg, scale, w):
+        """Cells that read poorly at their column's shift, matched over every shift."""
+        margin = self.cal.margin
+        cw = self.tw + 2 * margin
+        cols = np.clip(self.window_left[cell_idx][:, None] + shift + np.arange(cw)[None, :],
+                       0, w - 1)                                           # (r, cw)
+        win = rows[np.arange(len(rows))[:, None, None], np.arange(rows.shape[1])[None, :, None],
+                   cols[:, None, :]]                                       # (r, bh, cw)
+        ink = (win.astype(np.float32) - bg[None, :, None]) * scale
+        d, _ = classify(ink, self.templates, margin, self.ink_level)
+        return d
