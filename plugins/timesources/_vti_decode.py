@@ -37,6 +37,29 @@ VTI_TYPES = {
                  "of the leading and trailing Vsync; Hitchcox, video-and-time.md §2.5)",
         "max_shift": 14,
     },
+    # No field counter: the digits are learned from the tenths of a second (the clock
+    # itself). Layouts from PyMovie's boxes (video-and-time.md §2.4): BoxSprite 3 prints
+    # HH:MM:SS.ffff (0.1 ms) on a 12 px pitch at 720 px (11x15 px cells); GHS prints
+    # HH:MM:SS fff (ms) on a 20 px pitch at 720 px (21x17 px cells).
+    "boxsprite": {
+        "pitch_range": (1 / 68.0, 1 / 52.0),
+        "groups": [("frac", 4), ("ss", 2), ("mm", 2), ("hh", 2)],
+        "frac_digits": 4,
+        "resolution_units": 1,
+        "stamp": "ASSUMED end of field: what BoxSprite 3's single 0.1 ms time marks is not "
+                 "documented in video-and-time.md (GPS-BoxSprite: Tangra takes the first of "
+                 "its two values as the end of odd fields)",
+        "max_shift": 0,
+    },
+    "ghs": {
+        "pitch_range": (1 / 40.0, 1 / 32.5),
+        "groups": [("frac", 3), ("ss", 2), ("mm", 2), ("hh", 2)],
+        "frac_digits": 3,
+        "resolution_units": 10,
+        "stamp": "ASSUMED end of field, rounded down to the ms: what the GHS time marks is "
+                 "not documented in video-and-time.md",
+        "max_shift": 0,
+    },
 }
 
 

@@ -483,3 +483,145 @@ class FieldReader:
         ink = (win.astype(np.float32) - bg[None, :, None]) * scale
         d, _ = classify(ink, self.templates, margin, self.ink_level)
         return d
+
+
+# -- VTIs that print no field counter (BoxSprite, GHS) ---------------------------------
+def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
+                      pitch_range_px: tuple[float, float], spec: dict, *, margin: int = 2,
+                      window_frames: int = 48) -> Calibration:
+    """Learn band, cells and digit glyphs from the tenths-of-a-second digit.
+
+    With no counter on the line, the tenths digit is the clock: in time order it shows
+    floor((phase + k * T) / 0.1 s) mod 10 for field k, T the field period (PAL 20 ms,
+    NTSC 16.683 ms). For each period and each phase (0..100 ms) that labelling groups
+    the cell images; the one whose groups are tightest is the true one, up to which
+    group is digit 0. That is settled by the seconds digit, which changes exactly when
+    the tenths digit goes 9 -> 0. The tenths cell is the one whose image varies a lot
+    over the sample but little from one field to the next (it changes every 5-6
+    fields); the fraction, seconds, minutes and hours groups are then read leftwards."""
+    bands = find_band(ink, parity)
+    band = band_stack(ink, parity, bands)
+    pitch, centres = find_cells(band, pitch_range_px)
+    cells = extract_cells(band, centres, pitch, margin)                   # (m, n, bh, cw)
+    width = int(round(pitch))
+    core = cells[..., margin:margin + width]
+    frames = np.unique(frame_of)
+    keep = [frames[0]]
+    for f in frames[1:]:                   # drop capture-chain repeats of a frame
+        if not np.array_equal(band[frame_of == keep[-1]], band[frame_of == f]):
+            keep.append(f)
+    keep = np.asarray(keep)
+    starts = sorted({0, max(0, (len(keep) - window_frames) // 2), max(0, len(keep) - window_frames)})
+    best = None
+    for order in ("first-parity-first", "second-parity-first"):
+        for w0 in starts:
+            seq = _time_order(frame_of, parity, keep[w0:w0 + window_frames], order)
+            if len(seq) < 50:
+                raise OsdNotFound(f"only {len(seq)} distinct fields; at least 50 (1 s) are "
+                                  "needed to learn the digits from the tenths of a second")
+            x = core[seq].reshape(len(seq), core.shape[1], -1)            # (k, n, D)
+            var = x.var(axis=0).sum(axis=-1)                              # (n,)
+            step = ((x[1:] - x[:-1]) ** 2).mean(axis=0).sum(axis=-1)      # (n,)
+            ratio = step / np.maximum(2 * var, 1e-9)
+            # tenths: large variance, small field-to-field change (every ~5-6 fields)
+            cand = np.flatnonzero((ratio > 0.06) & (ratio < 0.45) & (var > 0.3 * var.max()))
+            for j in cand:
+                r = _label_by_clock(x[:, j], seq_len=len(seq))
+                if r is None:
+                    continue
+                sse, labels, period_ms = r
+                if best is None or sse < best[0]:
+                    best = (sse, order, w0, int(j), labels, period_ms, seq)
+    if best is None:
+        raise OsdNotFound("no cell steps through ten digits like the tenths of a second")
+    _sse, order, _w0, tenths, labels, period_ms, seq = best
+    # which label is digit 0: the seconds digit(s) left of the tenths change on 9 -> 0
+    left = [c for c in range(tenths) if centres[tenths] - centres[c] < 4.5 * pitch]
+    if not left:
+        raise OsdNotFound("no seconds digit left of the tenths digit")
+    xs = core[seq][:, left].reshape(len(seq), -1)
+    change = ((xs[1:] - xs[:-1]) ** 2).sum(axis=1)
+    into = labels[1:]
+    moved = labels[1:] != labels[:-1]
+    per_label = np.array([change[moved & (into == lab)].mean() if (moved & (into == lab)).any()
+                          else -np.inf for lab in range(10)])
+    zero = int(np.argmax(per_label))
+    if not np.isfinite(per_label[zero]):
+        raise OsdNotFound("no tenths-digit roll-over seen")
+    x_t = core[seq, tenths]
+    templates = np.empty((10,) + x_t.shape[1:], np.float32)
+    for lab in range(10):
+        sel = labels == lab
+        if not sel.any():
+            raise OsdNotFound("not all ten digits were seen in the tenths digit")
+        templates[(lab - zero) % 10] = x_t[sel].mean(axis=0)
+    # coherence: each field's tenths image is nearest its own digit's mean
+    flat = _normalise(x_t.reshape(len(seq), -1))
+    tm = _normalise(templates.reshape(10, -1))
+    sims = flat @ tm.T
+    own_digit = (labels - zero) % 10
+    own = sims[np.arange(len(seq)), own_digit]
+    other = np.where(np.eye(10, dtype=bool)[own_digit], -np.inf, sims).max(axis=1)
+    if np.median(own - other) < 0.02:
+        raise OsdNotFound("the tenths-digit glyphs are not coherent")
+    ink_level = float(np.clip(templates, 0, None).mean())
+    digits, score = classify(cells, templates, margin, ink_level)
+    refined = templates.copy()
+    for d in range(10):
+        sel = (digits == d) & (score > 0.8)
+        if sel.sum() >= 2:
+            refined[d] = _aligned_mean(cells[sel], templates[d], margin)
+    digits, _ = classify(cells, refined, margin, ink_level)
+    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec)
+    cal = Calibration(bands=bands, pitch_px=pitch, centres=centres, margin=margin,
+                      candidates=[(order, refined, ink_level)], last_cell=tenths,
+                      max_shift=0, calibration_score=float(np.median(own)), roles=roles,
+                      clock_period_ms=period_ms)
+    return cal
+
+
+def _label_by_clock(x: np.ndarray, seq_len: int):
+    """(sse, labels, period_ms) of the tightest tenths labelling of cell images x (k, D)."""
+    k = np.arange(seq_len)
+    total = float((x * x).sum())
+    best = None
+    for period_ms in (20.0, 1001 / 60):
+        for phase_ms in np.arange(0.0, 100.0, 2.0):
+            labels = (np.floor((phase_ms + k * period_ms) / 100.0).astype(np.int64)) % 10
+            onehot = np.eye(10, dtype=np.float32)[labels]                 # (k, 10)
+            counts = onehot.sum(axis=0)
+            if (counts == 0).any():
+                continue
+            sums = onehot.T @ x                                            # (10, D)
+            sse = total - float(((sums * sums).sum(axis=1) / counts).sum())
+            if best is None or sse < best[0]:
+                best = (sse, labels, period_ms)
+    return best
+
+
+def _roles_from_tenths(digits, centres, pitch, tenths, spec) -> dict:
+    """Cells of the fraction (from the tenths digit rightwards) and of SS, MM, HH."""
+    from ._vti_decode import digit_groups
+    groups = digit_groups(digits, centres, pitch)
+    gi = next((i for i, g in enumerate(groups) if tenths in g), None)
+    if gi is None:
+        raise OsdNotFound("the tenths digit is not in a digit group")
+    g = groups[gi]
+    k = g.index(tenths)
+    frac = g[k:k + spec["frac_digits"]]
+    if len(frac) != spec["frac_digits"]:
+        raise OsdNotFound(f"the fraction has {len(frac)} digits, expected {spec['frac_digits']}")
+    roles = {"frac": frac}
+    if k >= 2:                  # no separator cell between seconds and fraction
+        roles["ss"] = g[k - 2:k]
+        left = groups[:gi]
+    else:
+        if gi < 1 or len(groups[gi - 1]) < 2:
+            raise OsdNotFound("no seconds digits left of the fraction")
+        roles["ss"] = groups[gi - 1][-2:]
+        left = groups[:gi - 1]
+    for name, g_left in zip(("mm", "hh"), (left[-1:], left[-2:-1])):
+        if not g_left or len(g_left[0]) < 2:
+            raise OsdNotFound(f"no {name} digits on the line")
+        roles[name] = g_left[0][-2:]
+    return roles
