@@ -34,6 +34,8 @@ def ink_norm(sample: np.ndarray) -> dict:
     sample = np.asarray(sample)
     # statistics only: every other field and column is plenty (and 4x cheaper)
     ref = sample[::2, :, ::2] if sample.shape[0] >= 16 else sample
+    if ref.dtype == np.uint8:     # histograms: exact order statistics without sorting
+        return _ink_norm_u8(ref)
     ref = np.asarray(ref, dtype=np.float32)
     lo, med, hi = np.percentile(ref, [0.5, 50.0, 99.5])
     dark_ink = (hi - med) < (med - lo)
@@ -46,6 +48,27 @@ def ink_norm(sample: np.ndarray) -> dict:
     if scale <= 0:
         raise OsdNotFound("the OSD region is flat (no characters)")
     return {"dark_ink": bool(dark_ink), "sign": sign, "bg_rows": bg_rows, "scale": scale}
+
+
+def _ink_norm_u8(ref: np.ndarray) -> dict:
+    h = ref.shape[1]
+    rows = np.broadcast_to(np.arange(h)[None, :, None], ref.shape)
+    hist = np.bincount((rows * 256 + ref).ravel(), minlength=h * 256).reshape(h, 256)
+
+    def quantile(counts, q):
+        c = np.cumsum(counts, axis=-1)
+        return np.argmax(c >= q * c[..., -1:], axis=-1).astype(np.float32)
+
+    total = hist.sum(axis=0)
+    lo, med, hi = (float(quantile(total, q)) for q in (0.005, 0.5, 0.995))
+    dark_ink = (hi - med) < (med - lo)
+    if dark_ink:
+        lo, med, hi = -hi, -med, -lo
+    scale = hi - med
+    if scale <= 0:
+        raise OsdNotFound("the OSD region is flat (no characters)")
+    return {"dark_ink": bool(dark_ink), "sign": np.float32(-1.0 if dark_ink else 1.0),
+            "bg_rows": quantile(hist, 0.5), "scale": float(scale)}
 
 
 def apply_norm(a: np.ndarray, norm: dict, rows=slice(None)) -> np.ndarray:
@@ -65,8 +88,10 @@ def find_band(ink: np.ndarray, parity: np.ndarray, min_rows: int = 5) -> dict[in
     bands = {}
     for p in np.unique(parity):
         prof = ink[parity == p][:64].mean(axis=(0, 2))
-        if prof.max() <= 0:
-            raise OsdNotFound("no ink in the OSD region")
+        # a line of characters puts several % of glyph ink into its rows; noise or a
+        # star field averages to ~0 along a row
+        if prof.max() <= 0.02:
+            raise OsdNotFound("no row of characters in the OSD region")
         on = prof > 0.2 * prof.max()
         runs = _runs(on)
         if not runs:
@@ -137,15 +162,19 @@ def extract_cells(band: np.ndarray, centres: np.ndarray, pitch: float, margin: i
     width = int(round(pitch))
     left = np.round(centres - (width - 1) / 2).astype(np.int64) - margin
     cols = left[:, None] + np.arange(width + 2 * margin)[None, :]        # (n_cells, cw)
-    pad = width + 2 * margin + 40
-    padded = np.pad(band, ((0, 0), (0, 0), (pad, pad)))
+    w = band.shape[2]
+
+    def cut(b, c):               # columns outside the line: zero ink (the background)
+        inside = (c >= 0) & (c < w)
+        return np.take(b, np.clip(c, 0, w - 1), axis=2) * inside
+
     if shifts is None:
-        out = padded[:, :, cols + pad]                                   # (m, bh, n, cw)
+        out = cut(band, cols)                                            # (m, bh, n, cw)
     else:
         out = np.empty(band.shape[:2] + cols.shape, np.float32)
         for s in np.unique(shifts):
             sel = shifts == s
-            out[sel] = padded[sel][:, :, cols + pad + int(s)]
+            out[sel] = cut(band[sel], cols + int(s))
     return np.ascontiguousarray(out.transpose(0, 2, 1, 3))
 
 
@@ -179,11 +208,18 @@ def match_scores(cells: np.ndarray, templates: np.ndarray, margin: int) -> np.nd
     lead = cells.shape[:-2]
     bh, cw = cells.shape[-2:]
     tw = templates.shape[-1]
-    flat_t = _normalise(templates.reshape(len(templates), -1)).T          # (D, 10)
+    d_px = bh * tw
+    flat_t = _normalise(templates.reshape(len(templates), -1))
+    flat_t -= flat_t.mean(axis=1, keepdims=True)       # exactly zero-mean templates:
+    # patch @ t then needs no centring; a column of 1/D gives the patch mean for the norm
+    tm = np.concatenate([flat_t.T, np.full((d_px, 1), 1.0 / d_px)], 1).astype(np.float32)
     best = None
     for s in range(0, 2 * margin + 1):
-        patch = cells[..., :, s:s + tw].reshape(-1, bh * tw)
-        sc = _normalise(patch) @ flat_t
+        patch = np.ascontiguousarray(cells[..., :, s:s + tw], np.float32).reshape(-1, d_px)
+        g = patch @ tm
+        sq = np.einsum("ij,ij->i", patch, patch)
+        norm = np.sqrt(np.maximum(sq - d_px * g[:, -1] ** 2, 1e-12))
+        sc = g[:, :-1] / norm[:, None]
         best = sc if best is None else np.maximum(best, sc)
     return best.reshape(*lead, len(templates))
 
