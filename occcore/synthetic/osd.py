@@ -44,6 +44,22 @@ _KIWI_X = {"PAL": {"hh": 47, "mm": 118, "ss": 189, "msa": 283, "msb": 402, "coun
            "NTSC": {"hh": 59, "mm": 130, "ss": 200, "msa": 295, "msb": 414, "counter": 532}}
 
 
+# VTIs that print no field counter, one cell per character (separators included), at
+# 720 px, from PyMovie's box origins (video-and-time.md §2.4):
+# BoxSprite 3: boxes at 180, 192 | 216, 228 | 252, 264 | 288 ... 324 (HH MM SS ffff),
+#   11x15 px, so a 12 px pitch with ':' and '.' in the skipped cells. PyMovie lists an
+#   11th box at 348; what it holds is not documented, so it is left empty here.
+# GHS: boxes at 391 + {0, 20, 60, 80, 120, 140, 180, 200, 220} (HH MM SS fff), 21x17 px:
+#   a 20 px pitch, ':' in the skipped cells; the fraction is in ms.
+# Both glyph sizes are our choice inside the documented boxes (8x14 and 13x16 px).
+CLOCK_LAYOUTS = {
+    "boxsprite": {"x0_px": 180, "pitch_px": 12, "frac_digits": 4, "frac_sep": ".",
+                  "glyph_w": 8, "glyph_h": 14, "band_top": 202},
+    "ghs": {"x0_px": 391, "pitch_px": 20, "frac_digits": 3, "frac_sep": " ",
+            "glyph_w": 13, "glyph_h": 16, "band_top": 193},
+}
+
+
 def _glyph(ch: str, width: int, height: int, slant_px: float = 0.0) -> np.ndarray:
     """The character scaled to ``width`` x ``height`` (float ink 0/1), optionally slanted."""
     bits = np.array([[c == "1" for c in row] for row in _FONT_5X7[ch]], float)
@@ -107,6 +123,16 @@ def _line_items(vti, t_units, counter, standard, trailing_right, mode, version):
         for k, c in enumerate(text):
             items.append((pos["counter"] + (k - len(text) + 6) * pitch, c))
         return items, 24
+    if vti in CLOCK_LAYOUTS:
+        lay = CLOCK_LAYOUTS[vti]
+        pitch = lay["pitch_px"]
+        digits = lay["frac_digits"]
+        frac_text = f"{frac // (10 ** (4 - digits)):0{digits}d}"
+        text = f"{hh:02d}:{mm:02d}:{ss:02d}{lay['frac_sep']}{frac_text}"
+        for k, c in enumerate(text):
+            if c != " ":
+                items.append((lay["x0_px"] + k * pitch, c))
+        return items, pitch
     raise ValueError(f"unknown VTI {vti!r}")
 
 
@@ -133,6 +159,11 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
     if vti == "kiwi-osd":
         band_top = (252 if standard == "PAL" else 204)
     glyph_w = int(round((16 if vti == "iota-vti" else 14) * scale))
+    if vti in CLOCK_LAYOUTS:
+        lay = CLOCK_LAYOUTS[vti]
+        glyph_w, glyph_h = int(round(lay["glyph_w"] * scale)), lay["glyph_h"]
+        # the documented rows are for 480-line video; PAL fields are 48 rows taller
+        band_top = lay["band_top"] + (48 if standard == "PAL" else 0)
     slant = 6.0 if (vti == "kiwi-osd" and standard == "NTSC") else 0.0
     if kiwi_trailing_right is None:
         kiwi_trailing_right = bool(rng.integers(2))

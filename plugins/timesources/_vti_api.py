@@ -21,51 +21,107 @@ from ._vti_decode import UNITS_PER_S, VTI_TYPES, assign_roles, parse_fields
 CAMERA_DELAYS_S: dict[tuple[str, str], tuple[float, str]] = {}
 
 
+SAMPLE_FIELDS = 128
+"""Fields (from the start) on which the OSD is found and the glyphs are learned; the
+rest are only read with what was learned."""
+BLOCK_FIELDS = 1024
+
+
 def read_fields(fields: np.ndarray, frame_of: np.ndarray, parity: np.ndarray, *,
                 vti: str = "auto", order: str = "auto", max_fix_chars: int = 2) -> dict:
     """OCR and check fields (m, h, w) of the OSD region; ``frame_of``/``parity`` per field.
 
     Raises :class:`~._vti_ocr.OsdNotFound` when no VTI display can be learned."""
+    fields = np.asarray(fields)
+
+    def blocks(lo, hi):
+        return (fields[a:a + BLOCK_FIELDS, lo:hi] for a in range(0, len(fields), BLOCK_FIELDS))
+    return read_field_blocks(fields[:SAMPLE_FIELDS], blocks, frame_of, parity, vti=vti,
+                             order=order, max_fix_chars=max_fix_chars)
+
+
+def _has_counter(kind: str) -> bool:
+    return any(g == "counter" for g, _ in VTI_TYPES[kind]["groups"])
+
+
+def _calibrate(kind, ink, parity, frame_of):
+    spec = VTI_TYPES[kind]
+    w = ink.shape[2]
+    pitch_range = (w * spec["pitch_range"][0], w * spec["pitch_range"][1])
+    if _has_counter(kind):
+        return ocr.calibrate(ink, parity, frame_of, pitch_range, max_shift=spec["max_shift"])
+    return ocr.calibrate_by_time(ink, parity, frame_of, pitch_range, spec)
+
+
+def read_field_blocks(sample: np.ndarray, blocks, frame_of: np.ndarray, parity: np.ndarray, *,
+                      vti: str = "auto", order: str = "auto", max_fix_chars: int = 2) -> dict:
+    """Learn the OSD on ``sample`` (the first fields), then read every field of
+    ``blocks(lo, hi)`` (consecutive field arrays from the first field on, holding only
+    field rows lo..hi, the band found on the sample) and check them all.
+
+    Nothing beyond the sample is read when no VTI display is found in it."""
     frame_of = np.asarray(frame_of)
     parity = np.asarray(parity)
-    ink, _ = ocr.to_ink(fields)
+    ns = len(sample)
+    fo_s, par_s = frame_of[:ns], parity[:ns]
+    norm = ocr.ink_norm(sample)
+    # find the band on a coarse copy (every 4th column), then make ink of its rows only
+    coarse = ocr.apply_norm(sample[:, :, ::4], norm)
+    bands = ocr.find_band(coarse, par_s)
+    row_lo = max(0, min(t for t, _ in bands.values()) - 3)
+    row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + 3)
+    ink = ocr.apply_norm(sample[:, row_lo:row_hi], norm, slice(row_lo, row_hi))
     kinds = list(VTI_TYPES) if vti == "auto" else [vti]
     errors, best = [], None
-    n_try = min(len(frame_of), 256)
     for kind in kinds:
-        spec = VTI_TYPES[kind]
-        w = ink.shape[2]
         try:
-            cal = ocr.calibrate(ink, parity, frame_of,
-                                (w * spec["pitch_range"][0], w * spec["pitch_range"][1]),
-                                max_shift=spec["max_shift"])
+            cal = _calibrate(kind, ink, par_s, fo_s)
         except ocr.OsdNotFound as exc:
             errors.append(f"{kind}: {exc}")
             continue
-        band = ocr.band_stack(ink, parity, cal.bands)
-        shifts = ocr.field_shifts(band, cal.max_shift) if cal.max_shift else None
+        band = ocr.band_stack(ink, par_s, cal.bands)
+        # the learned band in rows of the whole field
+        cal.bands = {p: (t + row_lo, b + row_lo) for p, (t, b) in cal.bands.items()}
+        cal.row_span = (row_lo, row_hi)
+        ref_profile = np.median(band.mean(axis=1)[:16], axis=0) if cal.max_shift else None
+        shifts = ocr.field_shifts(band, cal.max_shift, ref_profile) if cal.max_shift else None
         cells = ocr.extract_cells(band, cal.centres, cal.pitch_px, cal.margin, shifts)
         for cal_order, templates, ink_level in cal.candidates:
-            # try each learned glyph set on the first fields; keep the one read best
-            digits, _ = ocr.classify(cells[:n_try], templates, cal.margin, ink_level)
+            # try each learned glyph set on the sample; keep the one read best
+            digits, _ = ocr.classify(cells, templates, cal.margin, ink_level)
             try:
-                roles = assign_roles(kind, digits, cal.centres, cal.pitch_px, cal.last_cell)
+                roles = cal.roles if getattr(cal, "roles", None) else \
+                    assign_roles(kind, digits, cal.centres, cal.pitch_px, cal.last_cell)
             except ocr.OsdNotFound as exc:
                 errors.append(f"{kind} ({cal_order}): {exc}")
                 continue
             parsed = parse_fields(kind, digits, roles)
-            o = field_order(parsed, frame_of[:n_try], parity[:n_try], cal_order, order)
-            checked = check_fields(kind, parsed, frame_of[:n_try], parity[:n_try], o, max_fix_chars)
+            o = field_order(parsed, fo_s, par_s, cal_order, order, _has_counter(kind))
+            checked = check_fields(kind, parsed, fo_s, par_s, o, max_fix_chars)
             score = float((checked["status"] == READ).mean())
             if best is None or score > best[0]:
-                best = (score, kind, cal, roles, cells, templates, ink_level, cal_order)
+                best = (score, kind, cal, roles, templates, ink_level, cal_order, cells, digits,
+                        ref_profile)
+        if vti == "auto" and best is not None and best[1] == kind and best[0] >= 0.9:
+            break                 # this VTI reads consistently: the others are not tried
     if best is None or best[0] < 0.2:
         raise ocr.OsdNotFound("; ".join(errors) or "fewer than 20 % of the fields could be read "
                               "consistently")
-    _, kind, cal, roles, cells, templates, ink_level, cal_order = best
-    digits, _ = ocr.classify(cells, templates, cal.margin, ink_level)
+    _, kind, cal, roles, templates, ink_level, cal_order, cells, digits, ref_profile = best
+    cell_shift = ocr.best_cell_shifts(cells, templates, cal.margin, digits)
+    needed = sorted({c for cells_of in roles.values() for c in cells_of})
+    reader = ocr.FieldReader(cal, templates, ink_level, norm, cell_shift, ref_profile, needed)
+    parts, start = [], 0
+    lo, hi = reader.rows_needed(sample.shape[1])
+    for block in blocks(lo, hi):
+        parts.append(reader.digits(np.asarray(block), parity[start:start + len(block)],
+                                   field_rows=sample.shape[1], row0=lo))
+        start += len(block)
+    if start != len(frame_of):
+        raise ValueError(f"{start} fields read, {len(frame_of)} expected")
+    digits = np.concatenate(parts)
     parsed = parse_fields(kind, digits, roles)
-    chosen_order = field_order(parsed, frame_of, parity, cal_order, order)
+    chosen_order = field_order(parsed, frame_of, parity, cal_order, order, _has_counter(kind))
     checked = check_fields(kind, parsed, frame_of, parity, chosen_order, max_fix_chars)
     layout = _layout_name(kind, roles, cal)
     return {"vti": kind, "layout": layout, "order": chosen_order, "parsed": parsed,
@@ -192,8 +248,16 @@ def summary(result: dict, frame_names=None, frames=None) -> dict:
 
 
 # -- frame series ---------------------------------------------------------------------
-def series_fields(series, osd_fraction: float = 0.2):
-    """Fields of the OSD region of a series: (fields, frame_of, parity, split)."""
+BLOCK_FRAMES = 512
+
+
+def series_fields(series, osd_fraction: float = 0.2, sample_fields: int = SAMPLE_FIELDS):
+    """The OSD region of a series as fields, streamed.
+
+    Returns ``(sample, blocks, frame_of, parity, split)``: ``sample`` is the first
+    ``sample_fields`` fields (read at once, to find the OSD quickly or decline), and
+    ``blocks`` a generator of consecutive field arrays from field 0 (the sample first),
+    reading ``BLOCK_FRAMES`` frames at a time and keeping only their OSD rows."""
     rows = series.meta.get("osd_rows")
     parity_meta = series.frame_meta.get("field_parity")
     h = series.height
@@ -204,41 +268,63 @@ def series_fields(series, osd_fraction: float = 0.2):
     if not 0 <= top < bottom <= h:
         raise InputError(f"{series.source_name}: OSD rows {top}..{bottom} outside the "
                          f"{h}-row frame")
-    parts = []
-    for block_start in range(0, series.n_frames, 512):
-        block = series.batch(block_start, min(series.n_frames, block_start + 512))
-        parts.append(np.asarray(block[:, top:bottom]))
-    region = np.concatenate(parts)
-    n = len(region)
-    if parity_meta is not None:      # already split fields: one field per frame
+    n = series.n_frames
+    split = parity_meta is not None
+    if split:                # already split fields: one field per frame
         parity = np.asarray(parity_meta, np.int64)
         # pair consecutive fields into frames: a new frame starts at each first parity
         frame_of = np.cumsum(np.concatenate([[1], (parity[1:] <= parity[:-1])])) - 1
-        return region, frame_of, parity, True, top
-    if (bottom - top) % 2:
-        region = region[:, : (bottom - top) - 1]
-    # row parity of the frame: even frame rows are field 0
-    first = top % 2
-    f0 = region[:, first::2] if first == 0 else region[:, 1::2]
-    f1 = region[:, 1 - first::2] if first == 0 else region[:, 0::2]
-    hh = min(f0.shape[1], f1.shape[1])
-    fields = np.empty((2 * n,) + (hh, region.shape[2]), region.dtype)
-    fields[0::2], fields[1::2] = f0[:, :hh], f1[:, :hh]
-    frame_of = np.repeat(np.arange(n), 2)
-    parity = np.tile([0, 1], n)
-    return fields, frame_of, parity, False, top
+        per_frame = 1
+    else:
+        frame_of = np.repeat(np.arange(n), 2)
+        parity = np.tile([0, 1], n)
+        per_frame = 2
+    if (bottom - top) % 2 and not split:
+        bottom -= 1
+
+    def read(a, b, lo=0, hi=None):
+        # field rows lo..hi only; copied out of the block so no full frame outlives it
+        block = series.batch(a, b)
+        if split:
+            return np.array(np.asarray(block)[:, top + lo:top + (hi if hi is not None
+                                                                 else bottom - top)])
+        r1 = bottom if hi is None else min(bottom, top + 2 * hi)
+        region = np.asarray(block)[:, top + 2 * lo:r1]
+        first = top % 2          # row parity of the frame: even frame rows are field 0
+        f0 = region[:, 0::2] if first == 0 else region[:, 1::2]
+        f1 = region[:, 1::2] if first == 0 else region[:, 0::2]
+        hh = min(f0.shape[1], f1.shape[1])
+        fields = np.empty((2 * len(region), hh, region.shape[2]), region.dtype)
+        fields[0::2], fields[1::2] = f0[:, :hh], f1[:, :hh]
+        return fields
+
+    n_probe = min(n, max(1, sample_fields // per_frame))
+    sample = read(0, n_probe)
+
+    def blocks(lo, hi):
+        yield sample[:, lo:hi]
+        for a in range(n_probe, n, BLOCK_FRAMES):
+            yield read(a, min(n, a + BLOCK_FRAMES), lo, hi)
+
+    return sample, blocks, frame_of, parity, split
+
+
+def _read_series(series, *, vti, order, max_fix_chars=2):
+    sample, blocks, frame_of, parity, split = series_fields(series)
+    try:
+        result = read_field_blocks(sample, blocks, frame_of, parity, vti=vti, order=order,
+                                   max_fix_chars=max_fix_chars)
+    except ocr.OsdNotFound as exc:
+        raise NotApplicable(f"{series.source_name}: no VTI time display found: {exc}") from exc
+    result["frame_of"] = frame_of
+    return result, frame_of, parity, split
 
 
 def ocr_series(series, *, vti: str = "auto", field_order: str = "auto") -> list[dict]:
     """One record per field of a series: ``frame``, ``field`` (row parity), time, number."""
-    fields, frame_of, parity, split, _ = series_fields(series)
-    try:
-        result = read_fields(fields, frame_of, parity, vti=vti, order=field_order)
-    except ocr.OsdNotFound as exc:
-        raise NotApplicable(f"{series.source_name}: no VTI time display found: {exc}") from exc
-    result["frame_of"] = frame_of
+    result, frame_of, parity, split = _read_series(series, vti=vti, order=field_order)
     names = [{"frame": int(i) if split else int(frame_of[i]), "field": int(parity[i])}
-             for i in range(len(fields))]
+             for i in range(len(frame_of))]
     recs = field_records(result, names)
     if recs:
         recs[0]["summary"] = summary(result)
@@ -247,12 +333,10 @@ def ocr_series(series, *, vti: str = "auto", field_order: str = "auto") -> list[
 
 def stamp(series, *, options, context=None) -> TimeStamps:
     """Times of every frame of ``series`` from its burned-in VTI display."""
-    fields, frame_of, parity, split, _ = series_fields(series)
-    try:
-        result = read_fields(fields, frame_of, parity, vti=options.vti, order=options.field_order,
-                             max_fix_chars=options.max_fix_chars)
-    except ocr.OsdNotFound as exc:
-        raise NotApplicable(f"{series.source_name}: no VTI time display found: {exc}") from exc
+    result, frame_of, parity, split = _read_series(series, vti=options.vti,
+                                                   order=options.field_order,
+                                                   max_fix_chars=options.max_fix_chars)
+    n_fields = len(frame_of)
     ch = result["checked"]
     if ch["period_units"] is None:
         raise NotApplicable(f"{series.source_name}: VTI display found but no field period "
@@ -260,49 +344,41 @@ def stamp(series, *, options, context=None) -> TimeStamps:
     period_s = ch["period_units"] / UNITS_PER_S
     n_frames = series.n_frames
     # end-of-field time (s of day, unwrapped) per field in input order
-    end_s = np.full(len(fields), np.nan)
-    ok_field = np.zeros(len(fields), bool)
-    for k, i in enumerate(ch["seq"]):
-        if ch["status"][k] in (READ, CORRECTED):
-            end_s[i] = ch["t_units"][k] / UNITS_PER_S
-            ok_field[i] = True
-        if ch["status"][k] == CORRECTED:
-            pass
-    corrected_field = np.zeros(len(fields), bool)
-    corrected_field[ch["seq"][ch["status"] == CORRECTED]] = True
+    seq, st = ch["seq"], ch["status"]
+    ok_k = (st == READ) | (st == CORRECTED)
+    end_s = np.full(n_fields, np.nan)
+    end_s[seq[ok_k]] = ch["t_units"][ok_k] / UNITS_PER_S
+    ok_field = np.zeros(n_fields, bool)
+    ok_field[seq[ok_k]] = True
+    corrected_field = np.zeros(n_fields, bool)
+    corrected_field[seq[st == CORRECTED]] = True
 
     # per frame: earliest field start .. latest field end (AAV keeps first and last
     # field of an integration; interlaced video has two consecutive fields)
+    idx_frame = np.arange(n_fields) if split else frame_of   # split: each frame one field
     flags = np.zeros(n_frames, np.uint32)
-    start_s = np.full(n_frames, np.nan)
-    stop_s = np.full(n_frames, np.nan)
-    if split:
-        idx_frame = np.arange(len(fields))     # each series frame is one field
-    else:
-        idx_frame = frame_of
-    for fr in range(n_frames):
-        ks = np.flatnonzero(idx_frame == fr)
-        good = ks[ok_field[ks]]
-        if len(good) == 0:
-            flags[fr] |= FrameFlag.BAD_TIME
-            continue
-        ends = end_s[good]
-        start_s[fr] = ends.min() - period_s
-        stop_s[fr] = ends.max()
-        if len(good) < len(ks):
-            # the missing field is its partner's neighbour: one field period away
-            stop_s[fr] = max(stop_s[fr], start_s[fr] + len(ks) * period_s)
-            flags[fr] |= FrameFlag.TIME_CORRECTED
-        if corrected_field[ks].any():
-            flags[fr] |= FrameFlag.TIME_CORRECTED
-    seq_frames = frame_of[ch["seq"]]
+    lo = np.full(n_frames, np.inf)
+    hi = np.full(n_frames, -np.inf)
+    np.minimum.at(lo, idx_frame[ok_field], end_s[ok_field])
+    np.maximum.at(hi, idx_frame[ok_field], end_s[ok_field])
+    n_all = np.bincount(idx_frame, minlength=n_frames)
+    n_good = np.bincount(idx_frame[ok_field], minlength=n_frames)
+    none = n_good == 0
+    flags[none] |= np.uint32(FrameFlag.BAD_TIME)
+    start_s = np.where(none, np.nan, lo - period_s)
+    stop_s = np.where(none, np.nan, hi)
+    # a missing field is its partner's neighbour: one field period away
+    partial = ~none & (n_good < n_all)
+    stop_s = np.where(partial, np.maximum(stop_s, start_s + n_all * period_s), stop_s)
+    flags[partial] |= np.uint32(FrameFlag.TIME_CORRECTED)
+    flags[np.bincount(idx_frame[corrected_field], minlength=n_frames) > 0] |= \
+        np.uint32(FrameFlag.TIME_CORRECTED)
     for f in ch["duplicated"]:
         fr = int(f) if not split else int(np.flatnonzero(frame_of == f)[0])
         flags[fr] |= FrameFlag.DUPLICATE_TIME
     for f, _missing in ch["dropped"]:
         fr = int(f) if not split else int(np.flatnonzero(frame_of == f)[0])
         flags[fr] |= FrameFlag.DROPPED_BEFORE
-    del seq_frames
 
     instant = options.instant
     position = {"start": 0.0, "mid": 0.5, "end": 1.0}[instant]
@@ -313,7 +389,7 @@ def stamp(series, *, options, context=None) -> TimeStamps:
     if bad.any():       # offsets must be finite: place flagged frames by index, flagged
         good_i = np.flatnonzero(~bad)
         t_s[bad] = np.interp(np.flatnonzero(bad), good_i, t_s[good_i])
-        flags[bad] |= FrameFlag.BAD_TIME
+        flags[bad] |= np.uint32(FrameFlag.BAD_TIME)
 
     delay_s, delay_note = _camera_delay(options)
     t_s = t_s - delay_s

@@ -17,27 +17,35 @@ from ._vti_decode import (DAY_UNITS, NTSC_FIELD_UNITS, PAL_FIELD_UNITS, VTI_TYPE
 READ, CORRECTED, FLAGGED = "read", "corrected", "flagged"
 
 
-def field_order(parsed, frame_of, parity, hint: str, option: str = "auto") -> str:
-    """Which field of a frame is earlier, from the counters of frames read in full."""
+def field_order(parsed, frame_of, parity, hint: str, option: str = "auto",
+                has_counter: bool = True) -> str:
+    """Which field of a frame is earlier, from the counters (or, for VTIs that print no
+    counter, the times) of the frames read in full."""
     if option != "auto":
         return option
-    votes = {"first-parity-first": 0, "second-parity-first": 0}
-    first = {}
-    for i in np.argsort(parity, kind="stable"):
-        f = frame_of[i]
-        if parity[i] == parity.min():
-            first[f] = i
-        elif f in first:
-            a, b = first[f], i
-            if parsed["valid"][a] and parsed["valid"][b]:
-                d = parsed["counter"][b] - parsed["counter"][a]
-                if d == 1:
-                    votes["first-parity-first"] += 1
-                elif d == -1:
-                    votes["second-parity-first"] += 1
-    if votes["first-parity-first"] == votes["second-parity-first"]:
+    frame_of, parity = np.asarray(frame_of), np.asarray(parity)
+    lo = parity.min() if len(parity) else 0
+    # pair each first-parity field with the second-parity field of its frame
+    srt = np.lexsort((parity, frame_of))
+    f, p = frame_of[srt], parity[srt]
+    at = np.flatnonzero((f[1:] == f[:-1]) & (p[:-1] == lo) & (p[1:] != lo))
+    if len(at) == 0:
         return hint
-    return max(votes, key=votes.get)
+    a, b = srt[at], srt[at + 1]
+    both = parsed["valid"][a] & parsed["valid"][b]
+    if has_counter:
+        d = parsed["counter"][b] - parsed["counter"][a]
+        later, earlier = (d == 1), (d == -1)
+    else:
+        dt = (parsed["t_units"][b] - parsed["t_units"][a]) % DAY_UNITS
+        dt = np.where(dt > DAY_UNITS / 2, dt - DAY_UNITS, dt)
+        later = (dt > 100) & (dt < 250)
+        earlier = (dt < -100) & (dt > -250)
+    first_first = int((both & later).sum())
+    second_first = int((both & earlier).sum())
+    if first_first == second_first:
+        return hint
+    return "first-parity-first" if first_first > second_first else "second-parity-first"
 
 
 def time_sequence(frame_of, parity, order: str) -> np.ndarray:
@@ -55,11 +63,16 @@ def check_fields(vti: str, parsed: dict, frame_of, parity, order: str,
     n = parsed["counter"][seq].astype(np.float64)
     frames = frame_of[seq]
     res_units = VTI_TYPES[vti]["resolution_units"]
+    has_counter = any(g == "counter" for g, _ in VTI_TYPES[vti]["groups"])
 
     # field period from the two fields of frames read in full (consecutive by nature)
     same_frame = frames[1:] == frames[:-1]
-    pair = same_frame & valid[1:] & valid[:-1] & (n[1:] - n[:-1] == 1)
-    steps = ((t[1:] - t[:-1]) % DAY_UNITS)[pair]
+    dt = (t[1:] - t[:-1]) % DAY_UNITS
+    if has_counter:
+        pair = same_frame & valid[1:] & valid[:-1] & (n[1:] - n[:-1] == 1)
+    else:
+        pair = same_frame & valid[1:] & valid[:-1] & (dt > 100) & (dt < 250)
+    steps = dt[pair]
     if len(steps) == 0:
         return _all_flagged(seq, "no frame with both fields read; field period unknown")
     step = float(np.median(steps))
@@ -70,8 +83,12 @@ def check_fields(vti: str, parsed: dict, frame_of, parity, order: str,
     else:
         return _all_flagged(seq, f"field step {step / 10:.2f} ms is neither PAL nor NTSC")
     period = nominal
-    # refine the period on a long baseline of provisionally good fields
     t_unw = _unwrap_day(t, valid)
+    if not has_counter:
+        # a virtual counter from the time: fields elapsed since the first valid field
+        ref = t_unw[np.flatnonzero(valid)[0]]
+        n = np.where(valid, np.round((t_unw - ref) / nominal), 0.0)
+    # refine the period on a long baseline of provisionally good fields
     r = t_unw - n * period
     ok = valid & (np.abs(r - _rolling_median(r, valid)) <= 0.5 * res_units + 0.2 + 3 * res_units)
     idx = np.flatnonzero(ok)
@@ -88,6 +105,12 @@ def check_fields(vti: str, parsed: dict, frame_of, parity, order: str,
     tol = band + 0.25 * res_units
     med = _rolling_median(r, valid)
     good = valid & (np.abs(r - med) <= tol)
+    if not has_counter:
+        # the virtual counter agrees with the time by construction; what must hold is
+        # that fields elapsed = position in the sequence, up to steps (drops and
+        # duplicates) that persist: a field is good only if at least two of its four
+        # nearest fields confirm its offset. A misread digit makes a lone offset.
+        good &= _persistent_offset(n - np.arange(m), good)
 
     status = np.full(m, FLAGGED, object)
     reason = np.full(m, "", object)
@@ -123,30 +146,7 @@ def check_fields(vti: str, parsed: dict, frame_of, parity, order: str,
         out_t[k], out_n[k] = ties[0], n_pred
 
     # drops and duplicates, frame by frame, from counter and time together
-    frame_ids = list(dict.fromkeys(frames.tolist()))
-    pos = {f: np.flatnonzero(frames == f) for f in frame_ids}
-    frame_n = {}
-    for f, ks in pos.items():
-        vals = [out_n[k] - j for j, k in enumerate(ks) if np.isfinite(out_n[k])]
-        frame_n[f] = vals[0] if vals else None
-    dropped, duplicated, frame_events = [], [], {}
-    prev = None
-    for f in frame_ids:
-        cur = frame_n[f]
-        if cur is not None and prev is not None:
-            d = cur - frame_n[prev]
-            fields_per_frame = len(pos[prev])
-            if d == 0:
-                duplicated.append(int(f))
-                frame_events[f] = "duplicate"
-            elif d > fields_per_frame and (d - fields_per_frame) % fields_per_frame == 0:
-                missing = int((d - fields_per_frame) // fields_per_frame)
-                dropped.append((int(f), missing))
-                frame_events[f] = f"dropped {missing}"
-            elif d != fields_per_frame:
-                frame_events[f] = f"counter step {int(d)} fields"
-        if cur is not None:
-            prev = f
+    dropped, duplicated, frame_events = _frame_steps(frames, out_n)
     return {"seq": seq, "status": status, "reason": reason, "t_units": out_t,
             "counter": out_n, "standard": standard, "period_units": period,
             "dropped": dropped, "duplicated": duplicated, "frame_events": frame_events}
@@ -180,10 +180,57 @@ def _rolling_median(r, valid, half: int = 20):
     # block medians: cheap and robust; the residual drifts slowly if at all
     pos = np.searchsorted(idx, np.arange(len(r)))
     lo = np.clip(pos - half, 0, max(0, len(idx) - 2 * half))
-    hi = np.minimum(lo + 2 * half, len(idx))
-    starts = np.unique(lo)
-    med_of = {s: np.median(vals[s:min(s + 2 * half, len(idx))]) for s in starts}
-    return np.array([med_of[s] for s in lo])
+    win = min(2 * half, len(idx))
+    from numpy.lib.stride_tricks import sliding_window_view
+    med_at = np.median(sliding_window_view(vals, win), axis=1)   # one window per start
+    return med_at[np.minimum(lo, len(med_at) - 1)]
+
+
+def _frame_steps(frames, out_n):
+    """Dropped and duplicated frames from the field numbers, frame by frame (vectorised)."""
+    starts = np.flatnonzero(np.concatenate([[True], frames[1:] != frames[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [len(frames)]]))
+    within = np.arange(len(frames)) - np.repeat(starts, sizes)
+    val = out_n - within                              # the frame's first field number
+    fin = np.isfinite(val)
+    frame_idx = np.repeat(np.arange(len(starts)), sizes)
+    has = np.zeros(len(starts), bool)
+    first_val = np.full(len(starts), np.nan)
+    fi = np.flatnonzero(fin)
+    uniq, where = np.unique(frame_idx[fi], return_index=True)
+    has[uniq] = True
+    first_val[uniq] = val[fi[where]]
+    known = np.flatnonzero(has)
+    dropped, duplicated, events = [], [], {}
+    if len(known) < 2:
+        return dropped, duplicated, events
+    d = first_val[known[1:]] - first_val[known[:-1]]
+    per = sizes[known[:-1]]
+    for i in np.flatnonzero(d != per):                # events are rare: a short loop
+        f = int(frames[starts[known[i + 1]]])
+        step, fpf = d[i], int(per[i])
+        if step == 0:
+            duplicated.append(f)
+            events[f] = "duplicate"
+        elif step > fpf and (step - fpf) % fpf == 0:
+            missing = int((step - fpf) // fpf)
+            dropped.append((f, missing))
+            events[f] = f"dropped {missing}"
+        else:
+            events[f] = f"counter step {int(step)} fields"
+    return dropped, duplicated, events
+
+
+def _persistent_offset(offset, ok):
+    """Fields whose offset is shared by at least two of the four nearest fields."""
+    m = len(offset)
+    votes = np.zeros(m, np.int64)
+    for lag in (-2, -1, 1, 2):
+        j = np.arange(m) + lag
+        inside = (j >= 0) & (j < m)
+        jj = np.clip(j, 0, m - 1)
+        votes += inside & ok[jj] & (offset[jj] == offset)
+    return votes >= 2
 
 
 def _unwrap_day(t, valid):
@@ -192,16 +239,12 @@ def _unwrap_day(t, valid):
     vi = np.flatnonzero(valid)
     if len(vi) == 0:
         return out
-    jumps = np.zeros(len(t))
     d = np.diff(t[vi])
     wrap = np.cumsum(np.concatenate([[0], (d < -DAY_UNITS / 2).astype(float)]))
-    jumps[vi] = wrap
-    # carry the wrap count forward to invalid fields
-    last = 0.0
-    for k in range(len(t)):
-        if valid[k]:
-            last = jumps[k]
-        jumps[k] = last
+    # carry the wrap count of the last valid field forward to invalid fields
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(t)), -1))
+    rank = np.searchsorted(vi, np.maximum(last, 0))
+    jumps = np.where(last >= 0, wrap[np.minimum(rank, len(vi) - 1)], 0.0)
     return out + jumps * DAY_UNITS
 
 

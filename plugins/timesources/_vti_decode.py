@@ -37,6 +37,29 @@ VTI_TYPES = {
                  "of the leading and trailing Vsync; Hitchcox, video-and-time.md §2.5)",
         "max_shift": 14,
     },
+    # No field counter: the digits are learned from the tenths of a second (the clock
+    # itself). Layouts from PyMovie's boxes (video-and-time.md §2.4): BoxSprite 3 prints
+    # HH:MM:SS.ffff (0.1 ms) on a 12 px pitch at 720 px (11x15 px cells); GHS prints
+    # HH:MM:SS fff (ms) on a 20 px pitch at 720 px (21x17 px cells).
+    "boxsprite": {
+        "pitch_range": (1 / 68.0, 1 / 52.0),
+        "groups": [("frac", 4), ("ss", 2), ("mm", 2), ("hh", 2)],
+        "frac_digits": 4,
+        "resolution_units": 1,
+        "stamp": "ASSUMED end of field: what BoxSprite 3's single 0.1 ms time marks is not "
+                 "documented in video-and-time.md (GPS-BoxSprite: Tangra takes the first of "
+                 "its two values as the end of odd fields)",
+        "max_shift": 0,
+    },
+    "ghs": {
+        "pitch_range": (1 / 40.0, 1 / 32.5),
+        "groups": [("frac", 3), ("ss", 2), ("mm", 2), ("hh", 2)],
+        "frac_digits": 3,
+        "resolution_units": 10,
+        "stamp": "ASSUMED end of field, rounded down to the ms: what the GHS time marks is "
+                 "not documented in video-and-time.md",
+        "max_shift": 0,
+    },
 }
 
 
@@ -89,48 +112,72 @@ def _chars(d: np.ndarray) -> np.ndarray:
     return table[np.where(d >= 0, d, np.where(d == BLANK, 11, 10))]
 
 
+class FieldText:
+    """The characters of each printed number of each field, built only when asked for
+    (the correction step needs them for the few fields that break the rules)."""
+
+    def __init__(self, digits: np.ndarray, roles: dict):
+        self.digits, self.roles = digits, roles
+
+    def __getitem__(self, i) -> dict:
+        ch = _chars(np.asarray(self.digits[int(i)], np.int64))
+        return {name: "".join(ch[cells]) for name, cells in self.roles.items()}
+
+
+def _number(d: np.ndarray, leading_blanks: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, value) of digit-code rows (m, k): all digits, or blanks then digits."""
+    is_digit = d >= 0
+    if leading_blanks:
+        ok = (d != UNSURE).all(axis=1) & is_digit[:, -1] & \
+            (is_digit[:, 1:] >= is_digit[:, :-1]).all(axis=1)
+    else:
+        ok = is_digit.all(axis=1)
+    powers = 10 ** np.arange(d.shape[1] - 1, -1, -1, dtype=np.int64)
+    return ok, (np.clip(d, 0, 9).astype(np.int64) * powers).sum(axis=1)
+
+
 def parse_fields(vti: str, digits: np.ndarray, roles: dict) -> dict:
-    """Per-field values from the digit codes (m, n_cells); invalid fields are marked."""
+    """Per-field values from the digit codes (m, n_cells), all fields at once."""
+    digits = np.asarray(digits)
     m = len(digits)
-    out = {"valid": np.zeros(m, bool), "t_units": np.zeros(m, np.int64),
-           "counter": np.zeros(m, np.int64), "text": np.empty(m, object)}
-    ch = _chars(digits)
-    text = {name: ["".join(r) for r in ch[:, cells]] for name, cells in roles.items()}
-    for i in range(m):
-        out["text"][i] = {k: v[i] for k, v in text.items()}
-        ok, t, n = _parse_one(vti, out["text"][i])
-        out["valid"][i], out["t_units"][i], out["counter"][i] = ok, t, n
-    return out
-
-
-def _parse_one(vti, tx) -> tuple[bool, int, int]:
-    c = tx["counter"].lstrip(" ")
-    if not c.isdigit():
-        return False, 0, 0
-    n = int(c)
-    hms = tx["hh"] + tx["mm"] + tx["ss"]
-    if not hms.isdigit():
-        return False, 0, n
-    hh, mm, ss = int(tx["hh"]), int(tx["mm"]), int(tx["ss"])
-    if hh > 23 or mm > 59 or ss > 59:
-        return False, 0, n
+    g = {name: digits[:, cells] for name, cells in roles.items()}
+    if "counter" in roles:
+        ok_n, counter = _number(g["counter"], leading_blanks=True)
+    else:                        # no counter printed: the checks derive one from the time
+        ok_n, counter = np.ones(m, bool), np.zeros(m, np.int64)
+    ok_h, hh = _number(g["hh"])
+    ok_m, mm = _number(g["mm"])
+    ok_s, ss = _number(g["ss"])
+    ok = ok_n & ok_h & ok_m & ok_s & (hh <= 23) & (mm <= 59) & (ss <= 59)
     base = ((hh * 60 + mm) * 60 + ss) * UNITS_PER_S
     if vti == "iota-vti":
-        f1, f2 = tx["f1"], tx["f2"]
-        if f1.isdigit() and f2 == "    ":
-            return True, base + int(f1), n
-        if f2.isdigit() and f1 == "    ":
-            return True, base + int(f2), n
-        return False, 0, n
-    if vti == "kiwi-osd":
-        a, b = tx["msa"], tx["msb"]
-        if not (a.isdigit() and b.isdigit()):
-            return False, 0, n
-        end_ms = kiwi_trailing_ms(int(a), int(b))
-        if end_ms is None:
-            return False, 0, n
-        return True, base + end_ms * 10, n
-    raise ValueError(vti)
+        ok1, f1 = _number(g["f1"])
+        ok2, f2 = _number(g["f2"])
+        blank1 = (g["f1"] == BLANK).all(axis=1)
+        blank2 = (g["f2"] == BLANK).all(axis=1)
+        left, right = ok1 & blank2, ok2 & blank1
+        ok &= left | right
+        t = base + np.where(left, f1, f2)
+    elif vti == "kiwi-osd":
+        oka, a = _number(g["msa"])
+        okb, b = _number(g["msb"])
+        end_ms = kiwi_trailing_ms_array(a, b)
+        ok &= oka & okb & (end_ms >= 0)
+        t = base + end_ms * 10
+    else:                        # one fraction group of `frac_digits` digits
+        okf, f = _number(g["frac"])
+        scale_units = VTI_TYPES[vti]["resolution_units"]
+        ok &= okf
+        t = base + f * scale_units
+    t = np.where(ok, t, 0)
+    return {"valid": ok, "t_units": t.astype(np.int64), "counter": np.where(ok_n, counter, 0),
+            "text": FieldText(digits, roles)}
+
+
+def kiwi_trailing_ms_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`kiwi_trailing_ms` for arrays (-1 where neither is one field later)."""
+    ba, ab = (b - a) % 1000, (a - b) % 1000
+    return np.where((ba >= 10) & (ba <= 25), b, np.where((ab >= 10) & (ab <= 25), a, -1))
 
 
 def kiwi_trailing_ms(a: int, b: int) -> int | None:
@@ -148,10 +195,14 @@ def format_expected(vti: str, t_units: int, counter: int, read: dict) -> dict:
     sec, frac = divmod(t, UNITS_PER_S)
     hh, rem = divmod(sec, 3600)
     mm, ss = divmod(rem, 60)
-    width = len(read["counter"])
-    exp = {"hh": f"{hh:02d}", "mm": f"{mm:02d}", "ss": f"{ss:02d}",
-           "counter": f"{counter:>{width}d}"[-width:]}
-    if vti == "iota-vti":
+    exp = {"hh": f"{hh:02d}", "mm": f"{mm:02d}", "ss": f"{ss:02d}"}
+    if "counter" in read:
+        width = len(read["counter"])
+        exp["counter"] = f"{counter:>{width}d}"[-width:]
+    if "frac" in read:
+        k = len(read["frac"])
+        exp["frac"] = f"{frac // VTI_TYPES[vti]['resolution_units']:0{k}d}"
+    elif vti == "iota-vti":
         left = read["f2"].strip() == "" or (read["f1"].count(" ") < read["f2"].count(" "))
         exp["f1"], exp["f2"] = (f"{frac:04d}", "    ") if left else ("    ", f"{frac:04d}")
     else:

@@ -29,23 +29,58 @@ class OsdNotFound(Exception):
     """No VTI OSD could be found or learned in these fields (the reason is the message)."""
 
 
-def to_ink(fields: np.ndarray, sample: int = 64) -> tuple[np.ndarray, dict]:
-    """Fields (m, h, w) of any dtype -> ink float32 (glyph ~1, background ~0)."""
-    a = np.asarray(fields, dtype=np.float32)
-    ref = a[: min(len(a), sample)]
+def ink_norm(sample: np.ndarray) -> dict:
+    """Polarity, background per row and ink scale, learned from a sample of fields."""
+    sample = np.asarray(sample)
+    # statistics only: every other field and column is plenty (and 4x cheaper)
+    ref = sample[::2, :, ::2] if sample.shape[0] >= 16 else sample
+    if ref.dtype == np.uint8:     # histograms: exact order statistics without sorting
+        return _ink_norm_u8(ref)
+    ref = np.asarray(ref, dtype=np.float32)
     lo, med, hi = np.percentile(ref, [0.5, 50.0, 99.5])
     dark_ink = (hi - med) < (med - lo)
+    sign = np.float32(-1.0 if dark_ink else 1.0)
     if dark_ink:
-        a = -a
-        ref = -ref
         lo, med, hi = -hi, -med, -lo
     # background per row (and parity) from the sample: the OSD band is mostly background
     bg_rows = np.median(ref, axis=(0, 2)).astype(np.float32)
     scale = float(hi - med)
     if scale <= 0:
         raise OsdNotFound("the OSD region is flat (no characters)")
-    ink = (a - bg_rows[None, :, None]) / np.float32(scale)
-    return ink, {"dark_ink": bool(dark_ink), "scale": scale}
+    return {"dark_ink": bool(dark_ink), "sign": sign, "bg_rows": bg_rows, "scale": scale}
+
+
+def _ink_norm_u8(ref: np.ndarray) -> dict:
+    h = ref.shape[1]
+    rows = np.broadcast_to(np.arange(h)[None, :, None], ref.shape)
+    hist = np.bincount((rows * 256 + ref).ravel(), minlength=h * 256).reshape(h, 256)
+
+    def quantile(counts, q):
+        c = np.cumsum(counts, axis=-1)
+        return np.argmax(c >= q * c[..., -1:], axis=-1).astype(np.float32)
+
+    total = hist.sum(axis=0)
+    lo, med, hi = (float(quantile(total, q)) for q in (0.005, 0.5, 0.995))
+    dark_ink = (hi - med) < (med - lo)
+    if dark_ink:
+        lo, med, hi = -hi, -med, -lo
+    scale = hi - med
+    if scale <= 0:
+        raise OsdNotFound("the OSD region is flat (no characters)")
+    return {"dark_ink": bool(dark_ink), "sign": np.float32(-1.0 if dark_ink else 1.0),
+            "bg_rows": quantile(hist, 0.5), "scale": float(scale)}
+
+
+def apply_norm(a: np.ndarray, norm: dict, rows=slice(None)) -> np.ndarray:
+    """Raw pixels (..., h, w) -> ink float32 with the learned background of ``rows``."""
+    bg = norm["bg_rows"][rows]
+    return (np.asarray(a, np.float32) - bg[:, None]) * np.float32(norm["sign"] / norm["scale"])
+
+
+def to_ink(fields: np.ndarray, sample: int = 64) -> tuple[np.ndarray, dict]:
+    """Fields (m, h, w) of any dtype -> ink float32 (glyph ~1, background ~0)."""
+    norm = ink_norm(fields[: min(len(fields), sample)])
+    return apply_norm(fields, norm), norm
 
 
 def find_band(ink: np.ndarray, parity: np.ndarray, min_rows: int = 5) -> dict[int, tuple[int, int]]:
@@ -53,8 +88,10 @@ def find_band(ink: np.ndarray, parity: np.ndarray, min_rows: int = 5) -> dict[in
     bands = {}
     for p in np.unique(parity):
         prof = ink[parity == p][:64].mean(axis=(0, 2))
-        if prof.max() <= 0:
-            raise OsdNotFound("no ink in the OSD region")
+        # a line of characters puts several % of glyph ink into its rows; noise or a
+        # star field averages to ~0 along a row
+        if prof.max() <= 0.02:
+            raise OsdNotFound("no row of characters in the OSD region")
         on = prof > 0.2 * prof.max()
         runs = _runs(on)
         if not runs:
@@ -125,22 +162,29 @@ def extract_cells(band: np.ndarray, centres: np.ndarray, pitch: float, margin: i
     width = int(round(pitch))
     left = np.round(centres - (width - 1) / 2).astype(np.int64) - margin
     cols = left[:, None] + np.arange(width + 2 * margin)[None, :]        # (n_cells, cw)
-    pad = width + 2 * margin + 40
-    padded = np.pad(band, ((0, 0), (0, 0), (pad, pad)))
+    w = band.shape[2]
+
+    def cut(b, c):               # columns outside the line: zero ink (the background)
+        inside = (c >= 0) & (c < w)
+        return np.take(b, np.clip(c, 0, w - 1), axis=2) * inside
+
     if shifts is None:
-        out = padded[:, :, cols + pad]                                   # (m, bh, n, cw)
+        out = cut(band, cols)                                            # (m, bh, n, cw)
     else:
         out = np.empty(band.shape[:2] + cols.shape, np.float32)
         for s in np.unique(shifts):
             sel = shifts == s
-            out[sel] = padded[sel][:, :, cols + pad + int(s)]
+            out[sel] = cut(band[sel], cols + int(s))
     return np.ascontiguousarray(out.transpose(0, 2, 1, 3))
 
 
-def field_shifts(band: np.ndarray, max_shift: int) -> np.ndarray:
+def field_shifts(band: np.ndarray, max_shift: int, ref: np.ndarray | None = None,
+                 prof: np.ndarray | None = None) -> np.ndarray:
     """Integer horizontal shift of each field against the first few (Kiwi minute jump)."""
-    prof = band.mean(axis=1)                                              # (m, w)
-    ref = np.median(prof[:16], axis=0)
+    if prof is None:
+        prof = band.mean(axis=1)                                          # (m, w)
+    if ref is None:
+        ref = np.median(prof[:16], axis=0)
     w = prof.shape[1]
     best = np.zeros(len(prof), np.int64)
     score = np.full(len(prof), -np.inf)
@@ -164,26 +208,41 @@ def match_scores(cells: np.ndarray, templates: np.ndarray, margin: int) -> np.nd
     lead = cells.shape[:-2]
     bh, cw = cells.shape[-2:]
     tw = templates.shape[-1]
-    flat_t = _normalise(templates.reshape(len(templates), -1)).T          # (D, 10)
+    d_px = bh * tw
+    flat_t = _normalise(templates.reshape(len(templates), -1))
+    flat_t -= flat_t.mean(axis=1, keepdims=True)       # exactly zero-mean templates:
+    # patch @ t then needs no centring; a column of 1/D gives the patch mean for the norm
+    tm = np.concatenate([flat_t.T, np.full((d_px, 1), 1.0 / d_px)], 1).astype(np.float32)
     best = None
     for s in range(0, 2 * margin + 1):
-        patch = cells[..., :, s:s + tw].reshape(-1, bh * tw)
-        sc = _normalise(patch) @ flat_t
+        patch = np.ascontiguousarray(cells[..., :, s:s + tw], np.float32).reshape(-1, d_px)
+        g = patch @ tm
+        sq = np.einsum("ij,ij->i", patch, patch)
+        norm = np.sqrt(np.maximum(sq - d_px * g[:, -1] ** 2, 1e-12))
+        sc = g[:, :-1] / norm[:, None]
         best = sc if best is None else np.maximum(best, sc)
     return best.reshape(*lead, len(templates))
 
 
+MIN_SCORE, MIN_MARGIN = 0.6, 0.04
+
+
 def classify(cells: np.ndarray, templates: np.ndarray, margin: int, ink_level: float,
-             min_score: float = 0.6, min_margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+             min_score: float = MIN_SCORE, min_margin: float = MIN_MARGIN
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Digits (…) with BLANK for empty cells and UNSURE for poor or ambiguous matches."""
     tw = templates.shape[-1]
     core = cells[..., :, margin:margin + tw]
     energy = np.clip(core, 0, None).mean(axis=(-1, -2))
     scores = match_scores(cells, templates, margin)
-    order = np.argsort(scores, axis=-1)
-    best = np.take_along_axis(scores, order[..., -1:], -1)[..., 0]
-    second = np.take_along_axis(scores, order[..., -2:-1], -1)[..., 0]
-    digit = order[..., -1].astype(np.int64)
+    return _decide(scores, energy, ink_level, min_score, min_margin)
+
+
+def _decide(scores, energy, ink_level, min_score=MIN_SCORE, min_margin=MIN_MARGIN):
+    """Digit codes from template scores (…, 10) and cell ink energy (…)."""
+    part = np.partition(scores, -2, axis=-1)
+    best, second = part[..., -1], part[..., -2]
+    digit = np.argmax(scores, axis=-1).astype(np.int64)
     digit = np.where((best < min_score) | (best - second < min_margin), UNSURE, digit)
     digit = np.where(energy < 0.25 * ink_level, BLANK, digit)
     return digit, best
@@ -331,3 +390,274 @@ def _aligned_mean(cells, template, margin):
         best_s[better] = s
     out = np.stack([c[:, s:s + tw] for c, s in zip(cells, best_s)])
     return out.mean(axis=0).astype(np.float32)
+
+
+def best_cell_shifts(cells: np.ndarray, templates: np.ndarray, margin: int,
+                     digits: np.ndarray) -> np.ndarray:
+    """Per cell (column), the window shift (0..2*margin) at which the read digits match
+    best on the calibration fields: the grid is fixed, so one search per column."""
+    m, n, bh, cw = cells.shape
+    tw = templates.shape[-1]
+    flat_t = _normalise(templates.reshape(len(templates), -1))              # (10, D)
+    total = np.zeros((n, 2 * margin + 1))
+    read = digits >= 0
+    for s in range(2 * margin + 1):
+        patch = _normalise(cells[..., s:s + tw].reshape(m, n, bh * tw))
+        own = np.einsum("mnd,mnd->mn", patch, flat_t[np.clip(digits, 0, 9)])
+        total[:, s] = np.where(read, own, 0.0).sum(axis=0)
+    out = np.full(n, margin, np.int64)
+    has = read.any(axis=0)
+    out[has] = np.argmax(total[has], axis=1)
+    return out
+
+
+def _field_rows(raw, fi, top, bottom):
+    """raw[fi, top:bottom], as a view when the fields are evenly spaced (they usually
+    are: one parity of interlaced frames is every other field)."""
+    if len(fi) > 1 and np.all(np.diff(fi) == fi[1] - fi[0]) and fi[1] > fi[0]:
+        return raw[fi[0]:fi[-1] + 1:fi[1] - fi[0], top:bottom]
+    return raw[fi, top:bottom]
+
+
+class FieldReader:
+    """Reads the digit codes of raw fields with what calibration learned, block by block.
+
+    Only the band rows and the character columns are touched; pixels stay in their raw
+    dtype until the cells are cut; every cell is matched at its column's learned shift,
+    and only cells that read poorly there are searched again over all shifts."""
+
+    def __init__(self, cal: Calibration, templates: np.ndarray, ink_level: float,
+                 norm: dict, cell_shift: np.ndarray, ref_profile: np.ndarray | None,
+                 needed: np.ndarray | None = None):
+        self.cal, self.norm, self.ink_level = cal, norm, ink_level
+        # only the cells that hold a printed number are read (not separators, status)
+        self.needed = np.arange(len(cal.centres)) if needed is None else np.asarray(needed)
+        self.tw = templates.shape[-1]
+        self.flat_t = _normalise(templates.reshape(len(templates), -1)).T.astype(np.float32)
+        self.flat_t -= self.flat_t.mean(axis=0, keepdims=True)     # exactly zero-mean
+        self.templates = templates
+        width = int(round(cal.pitch_px))
+        left = np.round(cal.centres - (width - 1) / 2).astype(np.int64) - cal.margin
+        self.n_cells = len(left)
+        left, cell_shift = left[self.needed], np.asarray(cell_shift)[self.needed]
+        self.window_left = left                                            # (n,)
+        self.core_cols = (left + cell_shift)[:, None] + np.arange(self.tw)[None, :]
+        self.height = max(b - t for t, b in cal.bands.values())
+        self.ref_profile = ref_profile
+
+    def rows_needed(self, field_rows: int) -> tuple[int, int]:
+        """Field rows [lo, hi) that hold the band of every parity."""
+        spans = [self._rows(p, field_rows) for p in self.cal.bands]
+        return min(a for a, _ in spans), max(b for _, b in spans)
+
+    def _rows(self, p: int, field_rows: int) -> tuple[int, int]:
+        t, _b = self.cal.bands[p]
+        lo, hi = getattr(self.cal, "row_span", (0, field_rows))   # as band_stack cut it
+        top = max(lo, min(t, hi - self.height))
+        return top, top + self.height
+
+    def digits(self, raw: np.ndarray, parity: np.ndarray, field_rows: int | None = None,
+               row0: int = 0) -> np.ndarray:
+        """Digit codes (m, n_cells) of raw fields (m, h, w) that start at field row ``row0``
+        of fields ``field_rows`` high (the calibration's geometry)."""
+        m, h, w = raw.shape
+        field_rows = h if field_rows is None else field_rows
+        n = len(self.window_left)
+        out = np.full((m, self.n_cells), UNSURE, np.int8)
+        sign = np.float32(self.norm["sign"])
+        flat_t = np.concatenate([self.flat_t, np.full((self.flat_t.shape[0], 1),
+                                                      1.0 / self.flat_t.shape[0], np.float32)], 1)
+        d_px = self.flat_t.shape[0]
+        for p in np.unique(parity):
+            sel = np.flatnonzero(parity == p)
+            if int(p) not in self.cal.bands:
+                continue
+            top, bottom = self._rows(int(p), field_rows)
+            bg = self.norm["bg_rows"][top:bottom].astype(np.float32)
+            top, bottom = top - row0, bottom - row0
+            shifts = np.zeros(len(sel), np.int64)
+            if self.cal.max_shift:
+                prof = (raw[sel, top:bottom].mean(axis=1, dtype=np.float32) - bg.mean()) * \
+                    np.float32(sign / self.norm["scale"])
+                shifts = field_shifts(None, self.cal.max_shift, self.ref_profile, prof)
+            bg_cell = np.repeat(bg, self.tw)                               # (bh*tw,)
+            for s in np.unique(shifts):
+                fi = sel[shifts == s]
+                cols = np.clip(self.core_cols + int(s), 0, w - 1)          # (n, tw)
+                # one gather straight into (k, n, bh, tw), still raw dtype
+                cells = np.take(_field_rows(raw, fi, top, bottom), cols, axis=2)  # (k,bh,n,tw)
+                x = np.empty((len(fi), n, self.height, self.tw), np.float32)
+                x[...] = cells.transpose(0, 2, 1, 3)
+                x = x.reshape(len(fi) * n, -1)
+                x -= bg_cell
+                # templates are zero-mean and unit-norm: x @ t needs no centring; the
+                # last column gives the mean, x.x the norm of the centred cell
+                g = x @ flat_t
+                mean = g[:, -1]
+                sq = np.einsum("ij,ij->i", x, x)
+                norm = np.sqrt(np.maximum(sq - d_px * mean * mean, 1e-12))
+                scores = (sign * g[:, :-1] / norm[:, None]).reshape(len(fi), n, -1)
+                energy = (np.maximum(sign * x, 0).mean(axis=1) / self.norm["scale"]
+                          ).reshape(len(fi), n)
+                d, _ = _decide(scores, energy, self.ink_level)
+                redo = np.argwhere(d == UNSURE)
+                if len(redo):
+                    rows = raw[fi[redo[:, 0]], top:bottom]
+                    d[redo[:, 0], redo[:, 1]] = self._search(
+                        rows, redo[:, 1], int(s), bg, np.float32(sign / self.norm["scale"]), w)
+                out[np.ix_(fi, self.needed)] = d
+        return out
+
+    def _search(self, rows, cell_idx, shift, bg, scale, w):
+        """Cells that read poorly at their column's shift, matched over every shift."""
+        margin = self.cal.margin
+        cw = self.tw + 2 * margin
+        cols = np.clip(self.window_left[cell_idx][:, None] + shift + np.arange(cw)[None, :],
+                       0, w - 1)                                           # (r, cw)
+        win = rows[np.arange(len(rows))[:, None, None], np.arange(rows.shape[1])[None, :, None],
+                   cols[:, None, :]]                                       # (r, bh, cw)
+        ink = (win.astype(np.float32) - bg[None, :, None]) * scale
+        d, _ = classify(ink, self.templates, margin, self.ink_level)
+        return d
+
+
+# -- VTIs that print no field counter (BoxSprite, GHS) ---------------------------------
+def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
+                      pitch_range_px: tuple[float, float], spec: dict, *, margin: int = 2,
+                      window_frames: int = 48) -> Calibration:
+    """Learn band, cells and digit glyphs from the tenths-of-a-second digit.
+
+    With no counter on the line, the tenths digit is the clock: in time order it shows
+    floor((phase + k * T) / 0.1 s) mod 10 for field k, T the field period (PAL 20 ms,
+    NTSC 16.683 ms). For each period and each phase (0..100 ms) that labelling groups
+    the cell images; the one whose groups are tightest is the true one, up to which
+    group is digit 0. That is settled by the seconds digit, which changes exactly when
+    the tenths digit goes 9 -> 0. The tenths cell is the one whose image varies a lot
+    over the sample but little from one field to the next (it changes every 5-6
+    fields); the fraction, seconds, minutes and hours groups are then read leftwards."""
+    bands = find_band(ink, parity)
+    band = band_stack(ink, parity, bands)
+    pitch, centres = find_cells(band, pitch_range_px)
+    cells = extract_cells(band, centres, pitch, margin)                   # (m, n, bh, cw)
+    width = int(round(pitch))
+    core = cells[..., margin:margin + width]
+    frames = np.unique(frame_of)
+    keep = [frames[0]]
+    for f in frames[1:]:                   # drop capture-chain repeats of a frame
+        if not np.array_equal(band[frame_of == keep[-1]], band[frame_of == f]):
+            keep.append(f)
+    keep = np.asarray(keep)
+    starts = sorted({0, max(0, (len(keep) - window_frames) // 2), max(0, len(keep) - window_frames)})
+    best = None
+    for order in ("first-parity-first", "second-parity-first"):
+        for w0 in starts:
+            seq = _time_order(frame_of, parity, keep[w0:w0 + window_frames], order)
+            if len(seq) < 50:
+                raise OsdNotFound(f"only {len(seq)} distinct fields; at least 50 (1 s) are "
+                                  "needed to learn the digits from the tenths of a second")
+            x = core[seq].reshape(len(seq), core.shape[1], -1)            # (k, n, D)
+            var = x.var(axis=0).sum(axis=-1)                              # (n,)
+            step = ((x[1:] - x[:-1]) ** 2).mean(axis=0).sum(axis=-1)      # (n,)
+            ratio = step / np.maximum(2 * var, 1e-9)
+            # tenths: large variance, small field-to-field change (every ~5-6 fields)
+            cand = np.flatnonzero((ratio > 0.06) & (ratio < 0.45) & (var > 0.3 * var.max()))
+            for j in cand:
+                r = _label_by_clock(x[:, j], seq_len=len(seq))
+                if r is None:
+                    continue
+                sse, labels, period_ms = r
+                if best is None or sse < best[0]:
+                    best = (sse, order, w0, int(j), labels, period_ms, seq)
+    if best is None:
+        raise OsdNotFound("no cell steps through ten digits like the tenths of a second")
+    _sse, order, _w0, tenths, labels, period_ms, seq = best
+    # which label is digit 0: the seconds digit(s) left of the tenths change on 9 -> 0
+    left = [c for c in range(tenths) if centres[tenths] - centres[c] < 4.5 * pitch]
+    if not left:
+        raise OsdNotFound("no seconds digit left of the tenths digit")
+    xs = core[seq][:, left].reshape(len(seq), -1)
+    change = ((xs[1:] - xs[:-1]) ** 2).sum(axis=1)
+    into = labels[1:]
+    moved = labels[1:] != labels[:-1]
+    per_label = np.array([change[moved & (into == lab)].mean() if (moved & (into == lab)).any()
+                          else -np.inf for lab in range(10)])
+    zero = int(np.argmax(per_label))
+    if not np.isfinite(per_label[zero]):
+        raise OsdNotFound("no tenths-digit roll-over seen")
+    x_t = core[seq, tenths]
+    templates = np.empty((10,) + x_t.shape[1:], np.float32)
+    for lab in range(10):
+        sel = labels == lab
+        if not sel.any():
+            raise OsdNotFound("not all ten digits were seen in the tenths digit")
+        templates[(lab - zero) % 10] = x_t[sel].mean(axis=0)
+    # coherence: each field's tenths image is nearest its own digit's mean
+    flat = _normalise(x_t.reshape(len(seq), -1))
+    tm = _normalise(templates.reshape(10, -1))
+    sims = flat @ tm.T
+    own_digit = (labels - zero) % 10
+    own = sims[np.arange(len(seq)), own_digit]
+    other = np.where(np.eye(10, dtype=bool)[own_digit], -np.inf, sims).max(axis=1)
+    if np.median(own - other) < 0.02:
+        raise OsdNotFound("the tenths-digit glyphs are not coherent")
+    ink_level = float(np.clip(templates, 0, None).mean())
+    digits, score = classify(cells, templates, margin, ink_level)
+    refined = templates.copy()
+    for d in range(10):
+        sel = (digits == d) & (score > 0.8)
+        if sel.sum() >= 2:
+            refined[d] = _aligned_mean(cells[sel], templates[d], margin)
+    digits, _ = classify(cells, refined, margin, ink_level)
+    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec)
+    cal = Calibration(bands=bands, pitch_px=pitch, centres=centres, margin=margin,
+                      candidates=[(order, refined, ink_level)], last_cell=tenths,
+                      max_shift=0, calibration_score=float(np.median(own)), roles=roles,
+                      clock_period_ms=period_ms)
+    return cal
+
+
+def _label_by_clock(x: np.ndarray, seq_len: int):
+    """(sse, labels, period_ms) of the tightest tenths labelling of cell images x (k, D)."""
+    k = np.arange(seq_len)
+    total = float((x * x).sum())
+    best = None
+    for period_ms in (20.0, 1001 / 60):
+        for phase_ms in np.arange(0.0, 100.0, 2.0):
+            labels = (np.floor((phase_ms + k * period_ms) / 100.0).astype(np.int64)) % 10
+            onehot = np.eye(10, dtype=np.float32)[labels]                 # (k, 10)
+            counts = onehot.sum(axis=0)
+            if (counts == 0).any():
+                continue
+            sums = onehot.T @ x                                            # (10, D)
+            sse = total - float(((sums * sums).sum(axis=1) / counts).sum())
+            if best is None or sse < best[0]:
+                best = (sse, labels, period_ms)
+    return best
+
+
+def _roles_from_tenths(digits, centres, pitch, tenths, spec) -> dict:
+    """Cells of the fraction (from the tenths digit rightwards) and of SS, MM, HH."""
+    from ._vti_decode import digit_groups
+    groups = digit_groups(digits, centres, pitch)
+    gi = next((i for i, g in enumerate(groups) if tenths in g), None)
+    if gi is None:
+        raise OsdNotFound("the tenths digit is not in a digit group")
+    g = groups[gi]
+    k = g.index(tenths)
+    frac = g[k:k + spec["frac_digits"]]
+    if len(frac) != spec["frac_digits"]:
+        raise OsdNotFound(f"the fraction has {len(frac)} digits, expected {spec['frac_digits']}")
+    roles = {"frac": frac}
+    if k >= 2:                  # no separator cell between seconds and fraction
+        roles["ss"] = g[k - 2:k]
+        left = groups[:gi]
+    else:
+        if gi < 1 or len(groups[gi - 1]) < 2:
+            raise OsdNotFound("no seconds digits left of the fraction")
+        roles["ss"] = groups[gi - 1][-2:]
+        left = groups[:gi - 1]
+    for name, g_left in zip(("mm", "hh"), (left[-1:], left[-2:-1])):
+        if not g_left or len(g_left[0]) < 2:
+            raise OsdNotFound(f"no {name} digits on the line")
+        roles[name] = g_left[0][-2:]
+    return roles

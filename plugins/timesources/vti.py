@@ -5,7 +5,8 @@ Registration only; the work is in the private siblings ``_vti_ocr`` (characters)
 ``_vti_api`` (fields, stamps, strips), imported when a series is stamped.
 
 No user boxes: the OSD band, the character pitch and the digit glyphs are learned from
-the video (the field counter steps by one each field and so labels the digits).
+the video (the field counter steps by one each field and so labels the digits; on
+BoxSprite and GHS, which print no counter, the tenths-of-a-second digit does).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import attrs
 
 from occcore.plugin import TimeSourceSpec, hookimpl
 
-VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd")
+VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd", "boxsprite", "ghs")
 ORDER_CHOICES = ("auto", "first-parity-first", "second-parity-first")
 
 
@@ -53,7 +54,8 @@ def _stamp(series, *, options, context=None):
 def occcore_time_sources():
     yield TimeSourceSpec(
         name="vti-ocr",
-        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD), read by "
+        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, BoxSprite 3, "
+                "GHS), read by "
                 "self-calibrating OCR with counter/field-period checks",
         stamp=_stamp, options=VtiOcrOptions)
 
