@@ -57,7 +57,15 @@ def occcore_time_sources():
         summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, BoxSprite 3, "
                 "GHS), read by "
                 "self-calibrating OCR with counter/field-period checks",
-        stamp=_stamp, options=VtiOcrOptions)
+        stamp=_stamp, options=VtiOcrOptions, read_fields=_read_fields)
+
+
+def _read_fields(what, *, options):
+    """``occcore ocr``: one record per field of a series, or of a list of strip images."""
+    options = options or VtiOcrOptions()
+    if isinstance(what, (list, tuple)):
+        return ocr_strips(what, vti=options.vti, field_order=options.field_order)
+    return ocr_series(what, vti=options.vti, field_order=options.field_order)
 
 
 def ocr_strips(paths, *, vti: str = "auto", field_order: str = "auto") -> list[dict]:
