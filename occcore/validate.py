@@ -110,6 +110,8 @@ def read_toml(path: Path, what: str = "config file", error: type = ConfigError) 
         raise error(f"{what} {path} is not valid TOML: {exc}") from None
     except RecursionError:
         raise error(f"{what} {path}: tables or arrays nested too deeply") from None
+    except ValueError as exc:       # e.g. an integer of thousands of digits
+        raise error(f"{what} {path}: a value occcore cannot read: {str(exc)[:120]}") from None
 
 
 def list_of(kind: type, what: str):

@@ -17,8 +17,7 @@ READER_CASES = {"fits-single": 200, "fits-cube": 120, "fits-series": 100, "ser-t
 # Loaders the lead is moving (occcore/lcio.py, chords.py, config.py, steps/report.py): their
 # crash places are reported, not fixed here. For them the test still asserts no hang and
 # no memory blow-up; remove a name from this list once its loader is fixed.
-EXPECTED_TO_BE_FIXED = ("lightcurve", "chords", "profile", "config")
-LOADER_CASES = {"lightcurve": 50, "chords": 20, "profile": 50, "config": 50}
+LOADER_CASES = {"lightcurve": 80, "chords": 40, "profile": 80, "config": 80}
 
 
 def _describe(failures):
@@ -37,11 +36,11 @@ def test_reader_target_never_crashes_hangs_or_blows_up(name):
     assert counts["ok"] > 0
 
 
-@pytest.mark.parametrize("name", EXPECTED_TO_BE_FIXED)
-def test_loader_target_never_hangs_or_blows_up(name):
+@pytest.mark.parametrize("name", sorted(LOADER_CASES))
+def test_loader_target_never_crashes_hangs_or_blows_up(name):
     result = fuzz.fuzz(name, LOADER_CASES[name], seed=20240501, fork=False, time_limit_s=5.0)
-    assert not result.failures(("hang", "blowup")), _describe(result.failures(("hang", "blowup")))
-    assert result.counts()["clean"] > 0
+    assert not result.failures(), _describe(result.failures())
+    assert result.counts()["clean"] > 0 and result.counts()["ok"] > 0
 
 
 def test_classification(tmp_path):
