@@ -124,7 +124,7 @@ def drift_scan_image(*, height: int = 40, width: int = 320, exposure_s: float = 
                                    (190.7, 18.5, 1500.0)),
                      sky_e: float = 150.0, read_noise_e: float = 8.0,
                      gain_e_per_adu: float = 1.5, bias_adu: float = 300.0,
-                     adc_max_adu: int = 65535, node_step_px: float = 1.0,
+                     adc_max_adu: int = 65535, node_step_px: float = 1.0, noise: bool = True,
                      shutter_open_utc: str = "2024-05-06T09:02:35.520",
                      dtype=np.uint16, seed: int = 0):
     """A drift-scan image ``(height, width)``, a FITS header dict and the truth.
@@ -134,6 +134,7 @@ def drift_scan_image(*, height: int = 40, width: int = 320, exposure_s: float = 
     of other stars at shutter opening: they trail parallel to the target, may start or
     end outside the frame, and may run close to (and across the rows of) the target.
     ``remaining_fraction`` is the flux left during the gap (10**(-0.4 * drop_mag)).
+    ``noise=False`` gives the expected image (no photon or read noise).
     """
     from astropy import units as u
     from astropy.time import Time
@@ -168,8 +169,11 @@ def drift_scan_image(*, height: int = 40, width: int = 320, exposure_s: float = 
         xo, yo = path(x0, y0, t_other)
         _render_trail(image, xo, yo, f * modulation(t_other) * w_other, sigma)
 
-    electrons = rng.poisson(image + sky_e).astype(np.float64)
-    electrons += rng.normal(0, read_noise_e, image.shape)
+    if noise:
+        electrons = rng.poisson(image + sky_e).astype(np.float64)
+        electrons += rng.normal(0, read_noise_e, image.shape)
+    else:   # the expected image (for bias checks); seeing roughness is still drawn
+        electrons = image + sky_e
     adu = electrons / gain_e_per_adu + bias_adu
     saturated = bool(np.any(adu >= adc_max_adu))
     if np.issubdtype(np.dtype(dtype), np.integer):

@@ -88,7 +88,8 @@ class DriftScanResult:
     trail_point_xy: tuple[float, float]       # a point on the trail's centre line
     trail_n_px: float                          # the centre line's offset across the trail
     profile_rows: int
-    psf_sigma_px: float                        # along-trail Gaussian width of the edges
+    edge_sigma_px: float                       # Gaussian width of the sampled edges (erf fit)
+    psf_sigma_px: float                        # along-trail PSF width, pixel box removed
     cross_sigma_px: float                      # cross-trail width of the trail
     roughness: float                           # profile scatter on the unocculted trail
     roughness_correlation: float               # lag-1 autocorrelation of that scatter
@@ -130,7 +131,8 @@ class DriftScanResult:
             "shutter_close_utc": self.shutter_close_utc,
             "exposure_s": self.exposure_s,
             "trail": {"angle_deg": self.angle_deg, "point_xy": list(self.trail_point_xy),
-                      "profile_rows": self.profile_rows, "psf_sigma_px": self.psf_sigma_px,
+                      "profile_rows": self.profile_rows, "edge_sigma_px": self.edge_sigma_px,
+                      "psf_sigma_px": self.psf_sigma_px,
                       "cross_sigma_px": self.cross_sigma_px, "roughness": self.roughness,
                       "roughness_lag1_correlation": self.roughness_correlation,
                       "sky": self.sky},
@@ -738,9 +740,201 @@ def analyse(image: np.ndarray, *, exposure_s: float, shutter_open_utc: str,
         notes.append("errors do not include the shutter-time uncertainty (shutter_err_s = 0)")
     return DriftScanResult(
         source=name, angle_deg=float(angle), trail_point_xy=tuple(map(float, to_image(0.0, n_px, angle))),
-        trail_n_px=float(n_px), profile_rows=profile_rows, psf_sigma_px=psf_sigma,
+        trail_n_px=float(n_px), profile_rows=profile_rows, edge_sigma_px=psf_sigma,
+        psf_sigma_px=math.sqrt(max(psf_sigma ** 2 - 1 / 12, 0.01)),
         cross_sigma_px=float(cross_sigma), roughness=float(rough), roughness_correlation=rho,
         sky=float(sky), edges=edges, shutter_open_utc=shutter_open_utc,
         shutter_close_utc=shutter_close_utc or "", exposure_s=float(exposure_s),
         linear=linear, sidereal=sidereal, primary="sidereal" if sidereal else "linear",
         event_detected=event, s_px=s, profile=p, notes=tuple(notes))
+
+
+# -- light curve and PSF-model fit -------------------------------------------------------------
+
+
+def trail_lightcurve(result: DriftScanResult, name: str = "driftscan"):
+    """The trail's profile between its ends as a light curve against time.
+
+    One reading per profile sample (1 px along the trail); its time is the instant the
+    star's image centre crossed that sample (``instant="mid"``) and ``exposure_s`` the
+    time one pixel spans. Each reading is further smoothed by the seeing: a Gaussian of
+    ``meta["driftscan"]["psf_sigma_s"]`` (the along-trail PSF width in seconds).
+    ``flux`` is the sky-subtracted mean over ``profile_rows`` rows in ADU, ``flux_err``
+    the trail's roughness; ``meta["driftscan"]`` holds the direct 49 % D/R results.
+    """
+    from astropy.time import Time
+
+    from occcore.model import FrameTimes, LightCurve
+    e = result.edges
+    keep = (result.s_px >= e["start"].s_px) & (result.s_px <= e["end"].s_px)
+    s = result.s_px[keep]
+    t = np.asarray(result.time_s(s), float)
+    conv = result.conversion
+    k = conv.seconds_per_px
+    meta = result.to_dict()
+    meta["psf_sigma_s"] = result.psf_sigma_px * k
+    meta["seconds_per_px"] = k
+    # how the errors of the trail ends enter any time on this axis (see fit_psf_edges)
+    meta["ends_err_s"] = {"start": k * e["start"].err_px, "end": k * e["end"].err_px}
+    times = FrameTimes(epoch=Time(result.shutter_open_utc, scale="utc"), offsets_s=t,
+                       instant="mid", source="unknown",
+                       note=f"drift-scan profile timed by the {result.primary} conversion "
+                       "between the shutter times; exposure_s = the time one pixel spans")
+    return LightCurve(times=times, exposure_s=float(k), flux=result.profile[keep],
+                      flux_err=np.full(len(s), result.roughness), name=name,
+                      meta={"driftscan": meta, "s_px": s.tolist()})
+
+
+def _psi(u):
+    from scipy.special import ndtr
+    return u * ndtr(u) + np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
+
+
+def boxed_step(t, t0, sigma_s: float, box_s: float):
+    """A unit step at ``t0`` smoothed by a Gaussian (``sigma_s``) and averaged over a box
+    of ``box_s`` centred on each ``t``; ``sigma_s = 0`` is the plain (square-well) step."""
+    t = np.asarray(t, float)
+    if sigma_s <= 0:
+        return np.clip((t + 0.5 * box_s - t0) / box_s, 0.0, 1.0)
+    hi = (t + 0.5 * box_s - t0) / sigma_s
+    lo = (t - 0.5 * box_s - t0) / sigma_s
+    return sigma_s / box_s * (_psi(hi) - _psi(lo))
+
+
+def _interval(grid, chi2, best, levels=(1.0, 4.0, 9.0)):
+    """(minus, plus) at each Delta chi2 level from a profile curve; inf when not reached."""
+    out = []
+    lo_side, hi_side = grid <= best, grid >= best
+    floor = np.min(chi2)
+    for level in levels:
+        target = floor + level
+        below = np.flatnonzero(lo_side & (chi2 >= target))
+        above = np.flatnonzero(hi_side & (chi2 >= target))
+        if len(below):
+            i = below[-1]
+            x = np.interp(target, [chi2[i + 1], chi2[i]], [grid[i + 1], grid[i]])
+            minus = best - x
+        else:
+            minus = math.inf
+        if len(above):
+            i = above[0]
+            x = np.interp(target, [chi2[i - 1], chi2[i]], [grid[i - 1], grid[i]])
+            plus = x - best
+        else:
+            plus = math.inf
+        out.append((float(max(minus, 1e-9)), float(max(plus, 1e-9))))
+    return out
+
+
+def fit_psf_edges(lightcurve, *, psf_sigma_s: float | None = None, square_well: bool = False,
+                  window_s: float | None = None, grid_points: int = 81) -> dict:
+    """Fit D and R on a drift-scan light curve with each edge a step convolved with the
+    trail's along-trail PSF and averaged over each reading (``square_well=True``: no
+    PSF, the plain square well, for comparison).
+
+    The model is ``U1 (1 - G_D) + B (G_D - G_R) + U2 G_R`` (levels before, inside and
+    after the gap, solved linearly for every pair of edge times). Errors: profile
+    likelihood over a grid of (D, R), chi2 from the curve's roughness inflated for the
+    roughness' correlation, at Delta chi2 = 1, 4, 9; then the errors of the trail ends
+    (which fix the time axis) are added in quadrature. Times are seconds after the
+    light curve's epoch (the shutter opening). Returns plain values.
+    """
+    meta = lightcurve.meta.get("driftscan", {})
+    if not meta.get("event_detected"):
+        raise DriftScanError("the drift-scan light curve has no gap to fit")
+    t = lightcurve.times.offsets_s
+    flux = lightcurve.flux
+    box = float(lightcurve.exposure_s)
+    sigma = 0.0 if square_well else float(psf_sigma_s if psf_sigma_s is not None
+                                          else meta["psf_sigma_s"])
+    d0 = meta["disappearance"]["s_after_open"]
+    r0 = meta["reappearance"]["s_after_open"]
+    step0 = max(meta["disappearance"]["err_s"], meta["reappearance"]["err_s"], 0.2 * box)
+    window = window_s if window_s is not None else max(20 * box, 6 * sigma + 10 * box)
+    use = (t >= d0 - window) & (t <= r0 + window)
+    tt, ff = t[use], flux[use]
+    noise = float(np.median(lightcurve.flux_err)) if lightcurve.flux_err is not None else \
+        float(np.std(np.diff(ff)) / math.sqrt(2))
+    inflation = 1.0
+    scale = 1.0 / noise ** 2
+
+    def chi2_grid(d_values, r_values):
+        gd = np.stack([boxed_step(tt, d, sigma, box) for d in d_values])   # (nd, n)
+        gr = np.stack([boxed_step(tt, r, sigma, box) for r in r_values])   # (nr, n)
+        a = np.empty((len(d_values), len(r_values), len(tt), 3))
+        a[..., 0] = (1 - gd)[:, None, :]
+        a[..., 1] = gd[:, None, :] - gr[None, :, :]
+        a[..., 2] = gr[None, :, :]
+        ata = np.einsum("ijnk,ijnl->ijkl", a, a)
+        atb = np.einsum("ijnk,n->ijk", a, ff)
+        ata += np.eye(3) * 1e-9 * np.trace(ata, axis1=-2, axis2=-1)[..., None, None]
+        coef = np.linalg.solve(ata, atb[..., None])[..., 0]
+        resid = ff[None, None, :] - np.einsum("ijnk,ijk->ijn", a, coef)
+        chi2 = np.sum(resid ** 2, axis=-1) * scale
+        chi2[d_values[:, None] >= r_values[None, :]] = np.inf   # R after D
+        return chi2, coef
+
+    half = 6 * step0
+    for _ in range(4):
+        d_grid = d0 + np.linspace(-half, half, grid_points)
+        r_grid = r0 + np.linspace(-half, half, grid_points)
+        chi2, coef = chi2_grid(d_grid, r_grid)
+        i, j = np.unravel_index(np.argmin(chi2), chi2.shape)
+        prof_d, prof_r = chi2.min(axis=1), chi2.min(axis=0)
+        edge_ok = 0 < i < grid_points - 1 and 0 < j < grid_points - 1
+        reach = min(prof_d[0], prof_d[-1], prof_r[0], prof_r[-1]) - chi2[i, j] >= 9
+        if edge_ok and reach:
+            break
+        d0, r0 = d_grid[i], r_grid[j]
+        half *= 2
+    best_d, best_r = float(d_grid[i]), float(r_grid[j])
+    # refine on a fine grid around the best point
+    fine = 2 * half / (grid_points - 1)
+    d_fine = best_d + np.linspace(-2 * fine, 2 * fine, 21)
+    r_fine = best_r + np.linspace(-2 * fine, 2 * fine, 21)
+    chi2_f, coef_f = chi2_grid(d_fine, r_fine)
+    fi, fj = np.unravel_index(np.argmin(chi2_f), chi2_f.shape)
+    best_d, best_r = float(d_fine[fi]), float(r_fine[fj])
+    levels = coef_f[fi, fj]
+    # the roughness is correlated (scintillation, image motion): chi2 is inflated by the
+    # variance of residual sums over blocks as long as an edge, relative to white noise
+    model = (levels[0] * (1 - boxed_step(tt, best_d, sigma, box))
+             + levels[1] * (boxed_step(tt, best_d, sigma, box) - boxed_step(tt, best_r, sigma, box))
+             + levels[2] * boxed_step(tt, best_r, sigma, box))
+    resid = ff - model
+    block = max(2, int(round(2.5 * max(sigma, box) / box)))
+    usable = len(resid) // block * block
+    if usable >= 4 * block:
+        sums = resid[:usable].reshape(-1, block).sum(axis=1)
+        inflation = math.sqrt(float(np.clip(np.mean(sums ** 2) / (block * np.mean(resid ** 2)),
+                                            1.0, 6.0)))
+    chi2 /= inflation ** 2
+    chi2_f /= inflation ** 2
+    prof_d, prof_r = chi2.min(axis=1), chi2.min(axis=0)
+    d_int = _interval(d_grid, prof_d - chi2.min() + chi2_f.min(), best_d)
+    r_int = _interval(r_grid, prof_r - chi2.min() + chi2_f.min(), best_r)
+
+    exposure = float(meta.get("exposure_s", t[-1] - t[0]))
+    ends = meta.get("ends_err_s", {"start": 0.0, "end": 0.0})
+    linear = meta.get("primary_conversion", "linear") == "linear"
+
+    def ends_var(time_s):
+        if linear:
+            f = time_s / exposure
+            return ((1 - f) * ends["start"]) ** 2 + (f * ends["end"]) ** 2
+        return 0.25 * (ends["start"] ** 2 + ends["end"] ** 2)
+
+    def widen(intervals, time_s):
+        extra = ends_var(time_s)
+        return [tuple(math.sqrt(v ** 2 + n * n * extra) for v in pair)
+                for n, pair in zip((1, 2, 3), intervals)]
+
+    d_int, r_int = widen(d_int, best_d), widen(r_int, best_r)
+    return {"model": "square-well" if square_well else "psf-step",
+            "psf_sigma_s": sigma, "disappearance_s": best_d, "reappearance_s": best_r,
+            "disappearance_err_s": d_int[0], "disappearance_err2_s": d_int[1],
+            "disappearance_err3_s": d_int[2], "reappearance_err_s": r_int[0],
+            "reappearance_err2_s": r_int[1], "reappearance_err3_s": r_int[2],
+            "upper_before": float(levels[0]), "bottom": float(levels[1]),
+            "upper_after": float(levels[2]), "chi2": float(chi2_f.min() * inflation ** 2),
+            "dof": int(len(tt) - 5), "noise": noise, "noise_inflation": inflation}
