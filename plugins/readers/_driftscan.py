@@ -275,6 +275,8 @@ def refine_line(image, angle_deg: float, n_px: float, sky: float, half_px: float
     offsets = np.arange(-half_px, half_px + 0.25, 0.5)
     band = sample_band(image, angle_deg, n_px + offsets, s) - sky
     valid = np.all(np.isfinite(band), axis=0)
+    if valid.sum() < 10:   # the line runs along the frame's border: keep it as it is
+        return angle_deg, n_px, 1.5
     band, s = band[:, valid], s[valid]
     flux = np.clip(band, 0, None).sum(axis=0)
     strong = flux > 0.5 * np.percentile(flux, 90)
@@ -321,7 +323,9 @@ def approximate_edges(s, p, min_depth_sigma: float = 6.0, margin_px: float = 4.0
     sm = _smooth(plateau, width)
     k = int(np.argmin(sm))
     depth = upper - sm[k]
-    significance = depth / (out["rough"] / np.sqrt(width))
+    # the smoothed plateau's own scatter: correlated roughness (scintillation) included
+    scatter = 1.4826 * np.median(np.abs(sm - np.median(sm)))
+    significance = depth / max(scatter, out["rough"] / np.sqrt(width))
     out["gap_significance"] = float(significance)
     if significance < min_depth_sigma:
         return out
