@@ -346,7 +346,18 @@ def test_header_times_and_explicit_shutter_times(tmp_path):
     assert lc.times.epoch.isot.startswith("2024-05-06T09:02:36.77")
 
 
-def test_cli_info_shows_the_disappearance_and_reappearance(tmp_path, capsys):
+@pytest.fixture
+def driftscan_registered(monkeypatch):
+    """The reader is registered as a built-in; keep the CLI test independent of that
+    one line of plugins/__init__.py."""
+    import occplugins
+    module = "occplugins.readers.driftscan"
+    if module not in occplugins.BUILTIN_PLUGINS:
+        monkeypatch.setattr(occplugins, "BUILTIN_PLUGINS", occplugins.BUILTIN_PLUGINS + (module,))
+
+
+def test_cli_info_shows_the_disappearance_and_reappearance(tmp_path, capsys,
+                                                           driftscan_registered):
     from occcore.cli import main
     image, header, truth = drift_scan_image(seed=9)
     path = _write(tmp_path, "scan.fits", image, header)
@@ -365,3 +376,19 @@ def test_cli_info_shows_the_disappearance_and_reappearance(tmp_path, capsys):
     code = main(["info", str(path), "--reader", "driftscan"])
     assert code == 0
     assert "drift scan" in capsys.readouterr().out
+
+
+def test_header_wcs_gives_the_sidereal_conversion(tmp_path):
+    image, header, truth = drift_scan_image(seed=10)
+    scale_deg = truth.plate_scale_arcsec / 3600
+    header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 160.5,
+                   "CRPIX2": 20.5, "CRVAL1": 225.0, "CRVAL2": truth.dec_deg,
+                   "CD1_1": -scale_deg, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": scale_deg})
+    path = _write(tmp_path, "wcs.fits", image, header)
+    result, *_ = analyse_file(path)
+    assert result.primary == "sidereal"
+    assert result.sidereal.note.startswith("WCS")
+    for edge, true_s in (("disappearance", truth.disappearance_s),
+                         ("reappearance", truth.reappearance_s)):
+        assert abs(result.sidereal.times_s[edge] - true_s) < 4 * result.sidereal.err_s[edge]
+        assert abs(result.sidereal.times_s[edge] - result.linear.times_s[edge]) < 0.02
