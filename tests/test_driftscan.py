@@ -72,6 +72,13 @@ def test_lutetia_sidereal_conversion_reproduces_every_table():
         assert unshifted == pytest.approx(hms(listed), abs=0.006)
 
 
+def test_lutetia_simple_and_distortion_free_conversions_agree_to_0_01_s():
+    linear = ds.linear_times(X_TRAIL, ZERO, CLOSE - OPEN)
+    sidereal = ds.sidereal_times({k: RA_S["start"] - v for k, v in RA_S.items()}, CLOSE - OPEN)
+    for edge in LISTED:
+        assert abs(linear.times_s[edge] - sidereal.times_s[edge]) < 0.01, edge
+
+
 def test_lutetia_start_ra_is_the_interpolation_of_its_neighbours():
     x = np.array([56.80, 93.12])
     ra = np.array([hms("15 01 03.02"), hms("15 00 56.20")])
@@ -349,11 +356,18 @@ def test_header_times_and_explicit_shutter_times(tmp_path):
 @pytest.fixture
 def driftscan_registered(monkeypatch):
     """The reader is registered as a built-in; keep the CLI test independent of that
-    one line of plugins/__init__.py."""
+    one line of plugins/__init__.py. ``main`` points the occcore logger at this test's
+    captured stderr and stops its propagation: put it back for the tests that follow."""
+    import logging
+
     import occplugins
     module = "occplugins.readers.driftscan"
     if module not in occplugins.BUILTIN_PLUGINS:
         monkeypatch.setattr(occplugins, "BUILTIN_PLUGINS", occplugins.BUILTIN_PLUGINS + (module,))
+    log = logging.getLogger("occcore")
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
 def test_cli_info_shows_the_disappearance_and_reappearance(tmp_path, capsys,

@@ -406,9 +406,8 @@ def locate_edge(s, p, name: str, approx_px: float, rising: bool, *, transition_p
     from statistics import NormalDist
     z = NormalDist().inv_cdf(fraction)
     slope = step * math.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * slope_sigma_px)
-    noise_at_level = math.sqrt(rough_lower ** 2 + fraction * (rough_upper ** 2 - rough_lower ** 2)
-                               if rough_upper >= rough_lower else
-                               (1 - fraction) * rough_lower ** 2 + fraction * rough_upper ** 2)
+    # photon noise: the variance at the crossing lies between those of the two levels
+    noise_at_level = math.sqrt((1 - fraction) * rough_lower ** 2 + fraction * rough_upper ** 2)
     level_err = math.hypot((1 - fraction) * _mean_err(lower_v, rho) if len(lower_v) > 1 else
                            (1 - fraction) * rough_lower,
                            fraction * _mean_err(upper_v, rho) if len(upper_v) > 1 else
@@ -462,7 +461,7 @@ def roughness(s, p, exclude, window_px: float):
     for lo, hi in exclude:
         keep &= ~((s >= lo) & (s <= hi))
     width = max(3, int(window_px) | 1)
-    values = p.copy()
+    values = p
     runs, current = [], []
     for k in range(len(s)):
         if keep[k]:
@@ -553,18 +552,16 @@ def position_to_time_s(result: DriftScanResult, s_px, method: str):
 # -- the analysis ----------------------------------------------------------------------------------
 
 
-def saturation_check(image, angle_deg, n_px, s_lo, s_hi, saturation_adu, cross_sigma):
-    """Fraction of the trail's core pixels at or above the saturation level."""
+def saturation_check(image, angle_deg, n_px, s_lo, s_hi, saturation_adu):
+    """Fraction of the pixels on the trail's centre line at or above the saturation level."""
     if saturation_adu is None:
         return 0.0
     s = np.arange(s_lo, s_hi + 1.0)
-    band = sample_band(image, angle_deg, n_px + np.array([-0.5, 0.0, 0.5]) * min(cross_sigma, 1), s)
     h, w = image.shape
     x, y = to_image(s, np.full_like(s, n_px), angle_deg)
     xi = np.clip(np.rint(x).astype(int), 0, w - 1)
     yi = np.clip(np.rint(y).astype(int), 0, h - 1)
     core = np.asarray(image, float)[yi, xi]
-    del band
     return float(np.mean(core >= 0.995 * saturation_adu))
 
 
@@ -654,7 +651,7 @@ def analyse(image: np.ndarray, *, exposure_s: float, shutter_open_utc: str,
                              f"{margin:.1f} px of that); the exposure must start and end "
                              "with the star inside the frame")
     fraction = saturation_check(image, angle, n_px, approx["start"], approx["end"],
-                                saturation_adu, cross_sigma)
+                                saturation_adu)
     if fraction > 0.01:
         raise DriftScanError(f"the target trail is saturated ({100 * fraction:.0f} % of its "
                              f"core pixels at or above {saturation_adu:g} ADU); its profile "
