@@ -8,6 +8,7 @@ BUILTIN_PLUGINS = (
     "occplugins.readers.fits",
     "occplugins.readers.ser",
     "occplugins.readers.archive",
+    "occplugins.readers.driftscan",
     "occplugins.aligners.tracker",
     "occplugins.aligners.astroalign_transform",
     "occplugins.aligners.roi",
