@@ -174,7 +174,8 @@ def _shutter_times(path, header, options):
 
 
 def analyse_file(path, options: DriftScanOptions | None = None):
-    """(DriftScanResult, image, header, notes, time source) for one FITS drift scan."""
+    """(DriftScanResult, image, header, time source) for one FITS drift scan; the
+    shutter-time notes are in the result's ``notes``."""
     from astropy.time import Time
 
     from occplugins.readers import _driftscan
