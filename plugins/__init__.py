@@ -16,6 +16,7 @@ BUILTIN_PLUGINS = (
     "occplugins.lightcurves.sora",
     "occplugins.readers.adv",
     "occplugins.readers.avi",
+    "occplugins.readers.driftscan",
     "occplugins.aligners.tracker",
     "occplugins.aligners.astroalign_transform",
     "occplugins.aligners.roi",
