@@ -182,11 +182,22 @@ class Session:
             self.config.chain("lightcurve")
         candidates, _ = choose_readers(src, self.registry, chosen, kind="lightcurve-reader")
         context = self.context("lightcurve")
-        result = self.run_step(
-            "lightcurve", candidates,
-            lambda reg, opt: reg.spec.read(src, options=opt, context=context),
-            gate=check_lightcurve, source=src.display_name, overrides=overrides)
+        pairs = [(c, self.options("lightcurve", c, overrides, self._frame_reader_table(c)))
+                 for c in candidates]
+        result = run_chain("lightcurve", pairs,
+                           lambda reg, opt: reg.spec.read(src, options=opt, context=context),
+                           gate=check_lightcurve, strict=self.strict, source=src.display_name,
+                           emit=self.emit)
         return result.value, result.provenance("lightcurve")
+
+    def _frame_reader_table(self, registered) -> dict[str, Any]:
+        """A light-curve reader that is also a frame reader of the same name (drift-scan:
+        one image, read as frames or as a trail's light curve) shares its
+        ``[read.options.NAME]`` settings; ``[lightcurve.options.NAME]`` wins."""
+        names = {r.name for r in self.registry.implementations("reader")}
+        if registered.name not in names:
+            return {}
+        return self.config.options_table("read", registered.name)
 
     # -- the steps (each is one call; the CLI is a thin layer over these) ----------------------
     def reduce(self, source, outdir, **kwargs):

@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "occplugins.photometry.photutils_aperture",
     "occplugins.fitters.square",
     "occplugins.fitters.diffraction",
+    "occplugins.fitters.driftscan",
     "occplugins.fitters.limb",
     "occplugins.reporters.sora",
     "occplugins.reporters.iota_es",

@@ -142,9 +142,13 @@ def _run_curves(session, files: dict[str, Path], timing: TimingResult | None):
     exposure = timing.diagnostics.exposure_s if timing is not None else None
     lightcurve, apertures = None, {}
 
-    def read(path, **options):
+    # the fit's own reader and options, as its provenance recorded them
+    reading = next((p for p in (timing.provenance if timing is not None else ())
+                    if p.step == "lightcurve"), None)
+
+    def read(path, reader=None, **options):
         options = {k: v for k, v in options.items() if v is not None}
-        return session.read_lightcurve(path, None, options)[0]
+        return session.read_lightcurve(path, reader, options)[0]
 
     if ecsv is not None:
         elsewhere = source.is_file() and source.resolve() != ecsv.resolve()
@@ -152,9 +156,14 @@ def _run_curves(session, files: dict[str, Path], timing: TimingResult | None):
         if not elsewhere:
             lightcurve = read(ecsv, column=column, exposure_s=exposure)
     if source.is_file() and lightcurve is None:
-        lightcurve = read(source, column=column, exposure_s=exposure,
-                          date=timing.immersion.time.utc.isot[:10] if timing is not None and
-                          timing.immersion is not None else None)
+        if reading is not None and reading.implementation:
+            recorded = {k: v for k, v in dict(reading.options).items()
+                        if isinstance(v, (str, int, float, bool, list)) or v is None}
+            lightcurve = read(source, reading.implementation, **recorded)
+        else:
+            lightcurve = read(source, column=column, exposure_s=exposure,
+                              date=timing.immersion.time.utc.isot[:10] if timing is not None
+                              and timing.immersion is not None else None)
     return lightcurve, apertures
 
 

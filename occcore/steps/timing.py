@@ -142,7 +142,9 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
             raise UsageError(f"--dead-time {dead_time_s} s is not shorter than the cycle {cycle} s")
     if window:
         lc = cut(lc, *parse_window(window, lc))
-    names = [model] if model else session.config.chain("timing")
+    # a reader may say which fitters suit its curves (a drift-scan trail: its PSF model)
+    names = [model] if model else lc.meta.get("preferred_fitters") or \
+        session.config.chain("timing")
     candidates = [session.registry.get("timing-fitter", n) for n in names]
     context = session.context("timing")
     overrides = {PHYSICS[k]: v for k, v in (physics or {}).items() if v is not None}

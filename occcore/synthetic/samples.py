@@ -92,6 +92,8 @@ def format_zoo(directory: Path) -> list[tuple[str, Path]]:
     """(owner reader, file) for one single-file sample of every built-in format."""
     out = []
     for owner, make in READER_SAMPLES.items():
+        if owner in CHOSEN_BY_NAME:
+            continue            # a drift-scan image is a FITS file: no format of its own
         for sample in make(directory / owner):
             if sample.path.is_file():
                 out.append((owner, sample.path))
@@ -128,3 +130,13 @@ def aav_samples(directory: Path):
 
 
 READER_SAMPLES.update({"adv": adv_samples, "aav": aav_samples})
+
+
+def driftscan_samples(directory: Path):
+    from occcore.synthetic.driftscan import drift_scan_samples
+    return drift_scan_samples(directory)
+
+
+READER_SAMPLES["driftscan"] = driftscan_samples
+CHOSEN_BY_NAME = ("driftscan",)
+"""Readers used only when named (their files are ordinary files of another format)."""

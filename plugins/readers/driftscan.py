@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from occcore.model import FrameSeries
-from occcore.plugin import InputError, ReaderSpec, hookimpl
+from occcore.plugin import LightCurveReaderSpec, InputError, ReaderSpec, hookimpl
 
 _ISO = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?$")
 
@@ -240,6 +240,24 @@ def _open(source, *, options, context):
         bit_depth=32, format="fits-driftscan", reader="driftscan",
         source_name=source.display_name, meta=meta)
     return series.with_times(attrs.evolve(series.times, note=summary))
+
+
+def _read_lightcurve(source, *, options, context):
+    """The ``driftscan`` light-curve reader: the target trail's profile against time; its
+    metadata says which timing fitter suits it (the trail-PSF edge model)."""
+    import attrs as _attrs
+    lc = driftscan_lightcurve(source.path, options)
+    return _attrs.evolve(lc, meta={**lc.meta, "column": "trail profile",
+                                   "preferred_fitters": ["driftscan"],
+                                   "date_source": "shutter times"})
+
+
+@hookimpl
+def occcore_lightcurve_readers():
+    yield LightCurveReaderSpec(name="driftscan", summary="drift-scan CCD image: the target "
+                               "trail's profile as a light curve (chosen by name only)",
+                               read=_read_lightcurve, auto_identify=False, inputs=("file",),
+                               options=DriftScanOptions)
 
 
 @hookimpl

@@ -113,6 +113,14 @@ def code(table: dict, value, what: str) -> str:
     return table[key]
 
 
+def _method_of(timing) -> str | None:
+    """The observing method the timing itself shows (a drift-scan trail), when the profile
+    does not say."""
+    if timing is not None and "driftscan" in timing.diagnostics.extra:
+        return "drift-scan"
+    return None
+
+
 def _date(t) -> str:
     y, m, d = (int(x) for x in t.utc.isot[:10].split("-"))
     return f"{d} {MONTHS[m - 1]} {y}"
@@ -163,7 +171,7 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
         "Telescope": code(TELESCOPES, equipment.get("telescope"), "telescope"),
         "Aperture": number(equipment.get("aperture_cm"), 0),
         "FocalLength": number(equipment.get("focal_length_cm"), 0),
-        "ObservingMethod": code(METHODS, equipment.get("method"), "method"),
+        "ObservingMethod": code(METHODS, equipment.get("method") or _method_of(t), "method"),
         "StartObs": _common.clock(start_of_day[0], 2),
         "EndObs": _common.clock(start_of_day[-1] + exposure, 2),
         "D": "M", "Acc_D": "", "R": "M", "Acc_R": "", "Duration": "",
