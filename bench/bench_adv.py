@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_adv.py [--frames 200] [--python-frames 3]
 
-For each codec: frames/s through the reader (best of --repeats passes) with numba, with the pure-Python kernels,
+For each codec: frames/s through the reader (best of --repeats passes) with numba, with the
+pure-Python kernels,
 and a plain numpy memmap pass over the same file bytes (the floor), with ratios. Then
 one whole command: ``occcore info`` on a 500-frame QuickLZ file (start-up included).
 Goal: QuickLZ and LAGARITH16 >= 500 frames/s for 16-bit 640x480 with numba.

@@ -45,7 +45,7 @@ def coverage(n_images: int, psf_every: int):
                              ("reappearance", truth.reappearance_s)):
             direct.append((conv.times_s[edge] - true_s) / conv.err_s[edge])
             if fits:
-                for store, fit in zip((psf, square), fits):
+                for store, fit in zip((psf, square), fits, strict=False):
                     minus, plus = fit[f"{edge}_err_s"]
                     miss = true_s - fit[f"{edge}_s"]
                     store.append(miss / (plus if miss > 0 else minus))

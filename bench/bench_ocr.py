@@ -46,7 +46,8 @@ def speed(n_frames, vti="iota-vti"):
     # calibration alone: what is learned on the sample
     t = time.perf_counter()
     sample, blocks, fo, par, _ = api.series_fields(s)
-    api.read_field_blocks(sample, lambda lo, hi: iter([sample[:, lo:hi]]), fo[:len(sample)], par[:len(sample)],
+    api.read_field_blocks(sample, lambda lo, hi: iter([sample[:, lo:hi]]), fo[:len(sample)],
+                          par[:len(sample)],
                           vti="auto")
     cal = time.perf_counter() - t
     print(f"{vti}: {n} fields 720x576: baseline band cut {n / base:,.0f} fields/s; OCR (auto) "
@@ -115,7 +116,8 @@ def accuracy(vti, n_fields, seed0=100):
                 set(map(tuple, truth["dropped_before"])))
         seed += 1
     print(f"{vti}: {total} fields: right {right} ({100 * right / total:.2f} %), flagged "
-          f"{flagged} (runs declined: {declined}), wrong {wrong}; drop/duplicate events found {events_found}/{events}")
+          f"{flagged} (runs declined: {declined}), wrong {wrong}; "
+          f"drop/duplicate events found {events_found}/{events}")
 
 
 if __name__ == "__main__":

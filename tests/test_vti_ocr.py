@@ -129,7 +129,8 @@ SYNTH = [
 ]
 
 
-@pytest.mark.parametrize("kw", SYNTH, ids=lambda kw: f"{kw['vti']}-{kw['standard']}-{kw['width']}-n{kw['noise_adu']}")
+@pytest.mark.parametrize("kw", SYNTH, ids=lambda kw: (f"{kw['vti']}-{kw['standard']}-"
+                                                     f"{kw['width']}-n{kw['noise_adu']}"))
 def test_synthetic_reads_right_and_finds_drops_and_duplicates(kw):
     frames, truth = render_osd_video(n_frames=60, **kw)
     recs = vti.ocr_series(_series(frames))

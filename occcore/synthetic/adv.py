@@ -353,7 +353,7 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
         image = struct.pack("<IBB", len(data) + 2, 0, mode) + data
         entries = b""
         count = 0
-        for index, (name, (code, values)) in enumerate(status.items()):
+        for index, (_name, (code, values)) in enumerate(status.items()):
             if values[k] is None:
                 continue
             entries += struct.pack("<B", index) + _status_value(code, values[k], version)

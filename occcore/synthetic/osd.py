@@ -180,7 +180,6 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
     dropped_before, duplicated = [], []
     pending_drop = 0
     n_src = n_frames + len(drop_before) - len(duplicate_after)
-    minute_shift = {}
     for src in range(max(n_src, 1)):
         if src in drop_before:
             pending_drop += 1
@@ -210,7 +209,6 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
     n_out = len(out_frames)
     frames = np.empty((n_out, height, width), np.uint8)
     base_sky = 28.0 + 6.0 * np.linspace(0, 1, width)[None, :]
-    rendered = {}
     for o in range(n_out):
         src = src_of_out[o]
         if o in duplicated:

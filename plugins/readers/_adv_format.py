@@ -311,7 +311,6 @@ def scan_frames(data, header: AdvHeader, name: str) -> FrameTable:
     """Read every frame's fixed header and status section (the index is read already)."""
     size = header.size
     offsets, sizes = header.index_offsets, header.index_sizes
-    n = len(offsets)
     head = 27 if header.version == 2 else 22      # magic .. byte mode
     bad = np.flatnonzero((offsets < 0) | (offsets + 4 + sizes > size) | (sizes < head - 4))
     if len(bad):

@@ -928,7 +928,7 @@ def fit_psf_edges(lightcurve, *, psf_sigma_s: float | None = None, square_well: 
     def widen(intervals, time_s):
         extra = ends_var(time_s)
         return [tuple(math.sqrt(v ** 2 + n * n * extra) for v in pair)
-                for n, pair in zip((1, 2, 3), intervals)]
+                for n, pair in zip((1, 2, 3), intervals, strict=False)]
 
     d_int, r_int = widen(d_int, best_d), widen(r_int, best_r)
     return {"model": "square-well" if square_well else "psf-step",

@@ -79,7 +79,8 @@ def classify(probe):
         ("AAV-VERSION" in tags)
     size = f"{tags.get('WIDTH', '?')}x{tags.get('HEIGHT', '?')}"
     kind = "aav" if aav else "adv"
-    return kind, f"{kind.upper()} v{version} {size}, {tags.get('RECORDER-SOFTWARE') or tags.get('RECORDER') or 'unknown recorder'}"
+    recorder = tags.get('RECORDER-SOFTWARE') or tags.get('RECORDER') or 'unknown recorder'
+    return kind, f"{kind.upper()} v{version} {size}, {recorder}"
 
 
 def _identify_as(kind: str):

@@ -95,7 +95,7 @@ def assign_roles(vti: str, digits_cal, centres, pitch, last_cell: int) -> dict[s
         g = groups[gi]
         if name == "counter":
             if g[-1] != last_cell:
-                raise OsdNotFound(f"the rightmost digit group does not end at the counter cell")
+                raise OsdNotFound("the rightmost digit group does not end at the counter cell")
             roles[name] = g
         else:
             if len(g) < n_digits:
@@ -217,4 +217,4 @@ def format_expected(vti: str, t_units: int, counter: int, read: dict) -> dict:
 
 
 def char_diff(a: dict, b: dict) -> int:
-    return sum(x != y for k in b if not k.startswith("_") for x, y in zip(a[k], b[k]))
+    return sum(x != y for k in b if not k.startswith("_") for x, y in zip(a[k], b[k], strict=False))

@@ -111,14 +111,14 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     d = np.diff(m.astype(np.int8))
     starts = np.flatnonzero(d == 1)
     stops = np.flatnonzero(d == -1)
-    return list(zip(starts.tolist(), stops.tolist()))
+    return list(zip(starts.tolist(), stops.tolist(), strict=False))
 
 
 def band_stack(ink: np.ndarray, parity: np.ndarray, bands: dict) -> np.ndarray:
     """All fields cut to a common band height (m, bh, w)."""
     height = max(b - t for t, b in bands.values())
     out = np.zeros((len(ink), height, ink.shape[2]), np.float32)
-    for p, (t, b) in bands.items():
+    for p, (t, _b) in bands.items():
         sel = parity == p
         top = max(0, min(t, ink.shape[1] - height))
         out[sel] = ink[sel, top:top + height]
@@ -388,7 +388,7 @@ def _aligned_mean(cells, template, margin):
         better = v > best_v
         best_v[better] = v[better]
         best_s[better] = s
-    out = np.stack([c[:, s:s + tw] for c, s in zip(cells, best_s)])
+    out = np.stack([c[:, s:s + tw] for c, s in zip(cells, best_s, strict=False)])
     return out.mean(axis=0).astype(np.float32)
 
 
@@ -656,7 +656,7 @@ def _roles_from_tenths(digits, centres, pitch, tenths, spec) -> dict:
             raise OsdNotFound("no seconds digits left of the fraction")
         roles["ss"] = groups[gi - 1][-2:]
         left = groups[:gi - 1]
-    for name, g_left in zip(("mm", "hh"), (left[-1:], left[-2:-1])):
+    for name, g_left in zip(("mm", "hh"), (left[-1:], left[-2:-1]), strict=False):
         if not g_left or len(g_left[0]) < 2:
             raise OsdNotFound(f"no {name} digits on the line")
         roles[name] = g_left[0][-2:]
