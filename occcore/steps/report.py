@@ -46,7 +46,7 @@ class ReportOutcome:
 
 
 def _profile_schema() -> dict[str, dict[str, Key]]:
-    text, number = (str,), (int, float)
+    text, number = (str, int, float), (int, float)   # codes such as transparency = 1
     schema = {section: {key: Key("", number if (section, key) in NUMERIC_KEYS else text)
                         for key in keys} for section, keys in PROFILE_KEYS.items()}
     for key in ("latitude", "longitude"):
