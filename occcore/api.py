@@ -90,11 +90,13 @@ class Session:
 
     def run_step(self, step: str, candidates, call, *, gate=None, source: str = "",
                  overrides: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-                 where: str = "") -> ChainResult:
-        """Run ``call(registered, options)`` over ``candidates`` as a fallback chain."""
+                 where: str = "", identified: bool = False) -> ChainResult:
+        """Run ``call(registered, options)`` over ``candidates`` as a fallback chain
+        (``identified``: the candidates are readers ranked by identification, so the
+        first one's verdict on bad input ends the step)."""
         pairs = [(c, self.options(step, c, overrides, extra, where)) for c in candidates]
         return run_chain(step, pairs, call, gate=gate, strict=self.strict, source=source,
-                         emit=self.emit)
+                         emit=self.emit, input_error_ends=identified)
 
     # -- reading -------------------------------------------------------------------------------
     def identify(self, source, kind: str = "reader") -> Identification:
@@ -106,15 +108,15 @@ class Session:
         src = resolve_source(source)
         chosen = ([reader] if isinstance(reader, str) else list(reader)) if reader else \
             self.config.chain("read")
-        candidates, _ = choose_readers(src, self.registry, chosen,
-                                       self.config.get("read.prefer"))
+        candidates, identification = choose_readers(src, self.registry, chosen,
+                                                    self.config.get("read.prefer"))
         context = self.context("read")
 
         def call(registered, options):
             return registered.spec.open(src, options=options, context=context)
 
         result = self.run_step("read", candidates, call, gate=check_series,
-                               source=src.display_name)
+                               source=src.display_name, identified=identification is not None)
         return result.value, result.provenance("read")
 
     def open(self, source, reader: str | Sequence[str] | None = None) -> FrameSeries:
@@ -180,14 +182,15 @@ class Session:
         src = resolve_source(source)
         chosen = ([reader] if isinstance(reader, str) else list(reader)) if reader else \
             self.config.chain("lightcurve")
-        candidates, _ = choose_readers(src, self.registry, chosen, kind="lightcurve-reader")
+        candidates, identification = choose_readers(src, self.registry, chosen,
+                                                    kind="lightcurve-reader")
         context = self.context("lightcurve")
         pairs = [(c, self.options("lightcurve", c, overrides, self._frame_reader_table(c)))
                  for c in candidates]
         result = run_chain("lightcurve", pairs,
                            lambda reg, opt: reg.spec.read(src, options=opt, context=context),
                            gate=check_lightcurve, strict=self.strict, source=src.display_name,
-                           emit=self.emit)
+                           emit=self.emit, input_error_ends=identification is not None)
         return result.value, result.provenance("lightcurve")
 
     def _frame_reader_table(self, registered) -> dict[str, Any]:

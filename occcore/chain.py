@@ -74,7 +74,8 @@ class ChainResult(Generic[T]):
 def run_chain(step: str, candidates: Sequence[tuple[Registered, Any]],
               call: Callable[[Registered, Any], Any], *, gate: Gate | None = None,
               strict: bool = False, source: str = "",
-              emit: Callable[[Event], None] | None = None) -> ChainResult:
+              emit: Callable[[Event], None] | None = None,
+              input_error_ends: bool = False) -> ChainResult:
     """Run ``call(candidate, options)`` for each ``(candidate, options)`` until one is accepted.
 
     ``gate(result)`` returns None to accept or a reason to reject. Exceptions that are not
@@ -98,11 +99,16 @@ def run_chain(step: str, candidates: Sequence[tuple[Registered, Any]],
         started = time.perf_counter()
         try:
             value = call(candidate, options)
-        except InputError:
-            # bad input (or a safety refusal) ends the step: the implementation that claimed
-            # the input best has said what is wrong with it, and nobody after it would
-            # make the input good; its message is the one the user needs
-            raise
+        except InputError as exc:
+            if getattr(exc, "stops_chain", False) or input_error_ends:
+                # a safety refusal always ends the step; and when identification ranked the
+                # candidates, the one that claimed the input best has said what is wrong
+                # with it: nobody after it would make the input good
+                raise
+            errors.append(exc)
+            attempt = Attempt(implementation=candidate.name, provider=provider, status="failed",
+                              reason=f"{type(exc).__name__}: {exc}",
+                              seconds=time.perf_counter() - started)
         except NotApplicable as exc:
             attempt = Attempt(implementation=candidate.name, provider=provider, status="declined",
                               reason=str(exc) or "not applicable",

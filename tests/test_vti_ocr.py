@@ -7,6 +7,8 @@ The truth of the real strips is parsed at test time from the tables of
 """
 import re
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.time import Time
@@ -39,7 +41,8 @@ def provenance_truth(fixtures):
 
 @pytest.fixture(scope="module")
 def strip_results(request):
-    from tests.conftest import SHARED_FIXTURES
+    # the same place as conftest's shared_fixtures (module-scoped here: read the strips once)
+    SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
     if not SHARED_FIXTURES.is_dir():
         pytest.skip(f"shared fixtures not found at {SHARED_FIXTURES}")
     truth = provenance_truth(SHARED_FIXTURES)
