@@ -1,0 +1,282 @@
+"""False-positive probability calibrated on the light curve's own noise.
+
+Real curves do not follow a Gaussian AR model: slow trends, scintillation, correlated noise and
+outliers make a Gaussian noise-induced-event test call noise dips certain events. Here the
+residuals of the fit (after the trend and the event model; readings inside the event rescaled
+to the baseline noise) are resampled in blocks (Politis and Romano's stationary bootstrap,
+mean block length from their autocorrelation), which keeps their non-Gaussian tails, their
+outliers and their correlation up to the block length. The same scan statistic is run on every
+resampled curve and on the observed one:
+
+    T = max over widths w and positions of  (level_w - mean inside the window - m_w) / s_w
+
+with level_w the curve's quantile (n + w) / 2n (see ``level_of``) and
+
+m_w, s_w the mean and spread of that difference in the resampled noise (so short and long dips compete
+on equal terms: the look-elsewhere effect over positions *and* durations is in the
+calibration). The probability is the fraction of resampled curves with T at least the
+observed one; when the observed T lies beyond the resampled ones, the tail is extrapolated
+as an exponential (the tail of the Gumbel law of maxima) fitted above the 90th percentile,
+only where the resampled tail is not heavier than that, and never below ``P_FLOOR``.
+
+A drop is never significant when the event's own SNR, its drop over the standard deviation of
+the mean of as many residuals as it holds (the larger of the bootstrap and the direct estimate
+from non-overlapping means, which sees correlation beyond the block length), is below a floor.
+"""
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+
+P_FLOOR = 1e-12            # smaller probabilities are not resolved by any tail model here
+MAX_CELLS = 2_000_000      # resampled readings held at once (trials x readings)
+
+
+@attrs.frozen
+class Significance:
+    probability: float          # false-positive probability of the observed statistic
+    statistic: float            # observed T
+    critical_statistic: float   # T at the nominal significance (for detection limits)
+    event_snr: float            # drop / sd of a mean of the event's width (never below floor)
+    significant: bool
+    method: str
+    block_length: float
+    trials: int
+    reason: str
+
+
+def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Autocorrelation at lags 0..max_lag (FFT, biased estimator)."""
+    x = np.asarray(x, float) - np.mean(x)
+    n = len(x)
+    size = 1 << int(math.ceil(math.log2(2 * n)))
+    f = np.fft.rfft(x, size)
+    acov = np.fft.irfft(f * np.conj(f), size)[:max_lag + 1]
+    return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
+
+
+def block_length(residuals: np.ndarray) -> float:
+    """Mean block length of the stationary bootstrap: twice the last lag up to which the
+    autocorrelation stays above its white-noise band (1.96 / sqrt(n)), at least 1, at most
+    n / 8. Two noise samples further apart than the block are then about independent."""
+    n = len(residuals)
+    if n < 16:
+        return 1.0
+    acf = autocorrelation(residuals, min(n // 4, 200))
+    band = 1.96 / math.sqrt(n)
+    above = np.flatnonzero(acf[1:] < band)
+    last = int(above[0]) if len(above) else len(acf) - 1      # lags 1..last-1 are correlated
+    return float(min(max(1.0, 2.0 * last), n / 8))
+
+
+def stationary_bootstrap(pool: np.ndarray, n: int, trials: int, mean_block: float,
+                         rng: np.random.Generator) -> np.ndarray:
+    """(trials, n) curves made of blocks of ``pool`` (circular), block lengths geometric with
+    mean ``mean_block``, starts uniform. One stream of blocks is cut into the curves: the
+    geometric law has no memory, so a block cut at a curve's start is still geometric."""
+    m = len(pool)
+    total = trials * n
+    count = int(total / mean_block * 1.2) + 16
+    lengths = rng.geometric(min(1.0, 1.0 / mean_block), count)
+    while lengths.sum() < total:
+        lengths = np.concatenate([lengths, rng.geometric(min(1.0, 1.0 / mean_block), count)])
+    ends = np.cumsum(lengths)
+    keep = int(np.searchsorted(ends, total)) + 1
+    lengths = lengths[:keep]
+    starts = rng.integers(0, m, keep)
+    first = ends[:keep] - lengths               # flat position of each block's first reading
+    index = np.arange(int(lengths.sum())) + np.repeat(starts - first, lengths)
+    return pool[(index[:total] % m)].reshape(trials, n)
+
+
+def width_grid(max_width: int, min_width: int = 1) -> np.ndarray:
+    """Event widths in readings: every width up to 8, then steps of about 12 %."""
+    max_width = max(min_width, int(max_width))
+    small = np.arange(min_width, min(8, max_width) + 1)
+    large = np.unique(np.round(np.geomspace(9, max_width, max(2, int(
+        math.log(max(max_width, 9) / 9) / math.log(1.12)) + 1))).astype(int)) \
+        if max_width > 8 else np.array([], int)
+    return np.unique(np.concatenate([small, large[large <= max_width]])).astype(int)
+
+
+def cumulative(curves: np.ndarray) -> np.ndarray:
+    curves = np.atleast_2d(curves)
+    return np.concatenate([np.zeros((len(curves), 1)), np.cumsum(curves, axis=1)], axis=1)
+
+
+def levels(curves: np.ndarray) -> np.ndarray:
+    """Sorted subsample (at most 513 readings) of each curve, for ``level_of``."""
+    curves = np.atleast_2d(curves)
+    step = max(1, curves.shape[1] // 512)
+    return np.sort(curves[:, ::step], axis=1)
+
+
+def level_of(sorted_sample: np.ndarray, width: int, n: int) -> np.ndarray:
+    """The reference level of a window of ``width`` readings: the curve's quantile
+    (n + w) / 2n, which is the median of the readings outside a dip that holds the w lowest
+    ones; a bright fringe or a flare outside the window does not move it (a mean would), nor
+    does an event longer than half the curve (a median would)."""
+    q = (n + width) / (2.0 * n)
+    k = int(round(q * (sorted_sample.shape[1] - 1)))
+    return sorted_sample[:, k]
+
+
+def window_drops(c: np.ndarray, width: int, level: np.ndarray) -> np.ndarray:
+    """(level - mean inside) of every window of ``width`` readings (every stride-th start;
+    stride width // 4: the maximum over positions barely changes), from the cumulative sums
+    ``c`` (m, n + 1) of (m, n) curves and their levels (m,)."""
+    n = c.shape[1] - 1
+    stride = max(1, width // 4)
+    inside = c[:, width::stride] - c[:, :n + 1 - width:stride]
+    return level[:, None] - inside / width
+
+
+def scan(curves: np.ndarray, widths: np.ndarray, scales: np.ndarray | None = None):
+    """T of each curve (see the module docstring), and the (centre, spread) of the window
+    drops of each width used (computed from ``curves`` themselves when not given)."""
+    c = cumulative(curves)
+    n = c.shape[1] - 1
+    sample = levels(curves)
+    best = np.full(len(c), -np.inf)
+    out_scales = np.empty((len(widths), 2))
+    for i, w in enumerate(widths):
+        drops = window_drops(c, int(w), level_of(sample, int(w), n))
+        if scales is None:
+            centre, spread = float(np.mean(drops[:100])), float(np.std(drops[:100]))
+        else:
+            centre, spread = scales[i]
+        out_scales[i] = centre, spread if spread > 0 else 1e-300
+        np.maximum(best, (drops.max(axis=1) - out_scales[i, 0]) / out_scales[i, 1], out=best)
+    return best, out_scales
+
+
+def _exponential_tail(null: np.ndarray):
+    """Peaks over the 90th percentile: (threshold u, fraction above it, mean excess). The upper
+    tail of a maximum of many nearly Gaussian windows (Gumbel domain) is exponential."""
+    u = float(np.quantile(null, 0.9))
+    excess = null[null > u] - u
+    return u, len(excess) / len(null), max(float(np.mean(excess)) if len(excess) else 0.0,
+                                            1e-300)
+
+
+def tail_probability(null: np.ndarray, observed: float) -> tuple[float, str]:
+    """P(T >= observed) from the resampled T: empirical when at least 10 exceed it, else an
+    exponential tail fitted over the 90th percentile, if the resampled tail is not heavier
+    than it (its exceedance at the 98th percentile at most twice the model's), else the
+    empirical bound 1 / (trials + 1). Never below P_FLOOR."""
+    k = int(np.count_nonzero(null >= observed))
+    trials = len(null)
+    empirical = (k + 1) / (trials + 1)
+    if k >= 10:
+        return float(empirical), "empirical"
+    u, fraction, scale = _exponential_tail(null)
+    check = float(np.quantile(null, 0.98))
+    model_at_check = fraction * math.exp(-(check - u) / scale)
+    if 0.02 > 2 * model_at_check:
+        return float(empirical), "empirical bound (the tail is heavier than exponential)"
+    p = fraction * math.exp(-max(observed - u, 0.0) / scale)
+    return float(min(max(p, P_FLOOR), empirical)), "exponential tail over the 90th percentile"
+
+
+def critical_value(null: np.ndarray, alpha: float) -> float:
+    """T exceeded by noise with probability ``alpha`` (Gumbel quantile beyond the data)."""
+    if alpha * len(null) >= 10:
+        return float(np.quantile(null, 1 - alpha))
+    u, fraction, scale = _exponential_tail(null)
+    return float(u + scale * math.log(fraction / alpha))
+
+
+def direct_sd_of_mean(residuals: np.ndarray, width: int) -> float | None:
+    """Standard deviation of non-overlapping means of ``width`` residuals (None below 6
+    means): it sees every correlation shorter than the event."""
+    m = len(residuals) // max(width, 1)
+    if m < 6:
+        return None
+    return float(np.std(residuals[:m * width].reshape(m, width).mean(axis=1), ddof=1))
+
+
+@attrs.frozen
+class NullModel:
+    """The resampled noise of one curve, reused by the detection limits of a negative."""
+
+    curves: np.ndarray          # (trials, n) resampled residual curves
+    widths: np.ndarray
+    scales: np.ndarray          # (widths, 2): centre and spread of the window drops
+    statistics: np.ndarray      # T of each resampled curve
+    block_length: float
+    pool: np.ndarray
+
+
+def null_model(pool: np.ndarray, n: int, rng: np.random.Generator, *, trials: int = 200,
+               max_width: int | None = None, scales: np.ndarray | None = None) -> NullModel:
+    """Resample ``pool`` (the residuals, any length) into ``trials`` curves of ``n`` readings
+    and scan them (with the scales ``scales`` of an earlier batch, if given)."""
+    pool = np.asarray(pool, float)
+    pool = pool - np.median(pool)
+    block = block_length(pool)
+    curves = stationary_bootstrap(pool, n, trials, block, rng)
+    widths = width_grid(max_width or max(1, n - max(8, n // 10)))
+    statistics, scales = scan(curves, widths, scales)
+    return NullModel(curves, widths, scales, statistics, block, pool)
+
+
+def more_trials(null: NullModel, trials: int, rng: np.random.Generator) -> NullModel:
+    """The same null model with ``trials`` more resampled curves (same scales)."""
+    n = null.curves.shape[1]
+    curves = stationary_bootstrap(null.pool, n, trials, null.block_length, rng)
+    statistics, _ = scan(curves, null.widths, null.scales)
+    return attrs.evolve(null, curves=np.concatenate([null.curves, curves]),
+                        statistics=np.concatenate([null.statistics, statistics]))
+
+
+def trial_budget(n: int) -> int:
+    """Most resampled curves worth holding for ``n`` readings (MAX_CELLS, 200..1000)."""
+    return int(np.clip(MAX_CELLS // max(n, 1), 200, 1000))
+
+
+def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width: int,
+                 alpha: float, min_snr: float, rng: np.random.Generator | None = None
+                 ) -> tuple[Significance, NullModel]:
+    """Compare the observed curve with its resampled noise (see the module docstring).
+
+    ``drop`` and ``width`` are those of the fitted event (same units as the residuals). With
+    ``rng``, trials are added while the probability is within a factor 10 of ``alpha``.
+    Returns the result and the (possibly extended) null model."""
+    observed, _ = scan(np.asarray(y_detrended, float)[None, :], null.widths, null.scales)
+    t_obs = float(observed[0])
+    p, how = tail_probability(null.statistics, t_obs)
+    budget = trial_budget(len(y_detrended)) if rng is not None else 0
+    while len(null.statistics) < budget and alpha / 10 < p < alpha * 10:
+        # near the threshold: more resampled curves until the decision is clear or the
+        # budget is spent (a clear event or a clear non-event stops at the first batch)
+        null = more_trials(null, min(budget - len(null.statistics), len(null.statistics)), rng)
+        p, how = tail_probability(null.statistics, t_obs)
+    t_crit = critical_value(null.statistics, alpha)
+    width = int(max(1, width))
+    i = int(np.argmin(np.abs(null.widths - width)))
+    boot_sd = float(null.scales[i, 1]) if null.widths[i] == width else float(np.std(
+        window_drops(cumulative(null.curves[:200]), width,
+                        level_of(levels(null.curves[:200]), width, len(y_detrended)))))
+    direct = direct_sd_of_mean(null.pool, width)
+    sd = max(boot_sd, direct or 0.0)
+    snr = drop / sd if sd > 0 else math.inf
+    method = (f"stationary block bootstrap of the residuals ({len(null.statistics)} curves, "
+              f"mean block {null.block_length:.3g} readings), scan over {len(null.widths)} "
+              f"widths, {how}")
+    if direct is None:
+        method += "; event SNR from the bootstrap only (too long for direct means)"
+    if snr < min_snr:
+        reason = f"event SNR {snr:.2f} below the floor {min_snr:g}"
+        significant = False
+    elif p > alpha:
+        reason = f"noise alone makes such a dip with probability {p:.2g} > {alpha:g}"
+        significant = False
+    else:
+        reason = f"probability {p:.2g} <= {alpha:g}, event SNR {snr:.1f}"
+        significant = True
+    return Significance(probability=p, statistic=t_obs, critical_statistic=t_crit,
+                        event_snr=float(snr), significant=significant, method=method,
+                        block_length=null.block_length, trials=len(null.statistics),
+                        reason=reason), null
