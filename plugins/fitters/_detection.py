@@ -70,31 +70,31 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
         found = [c for mode in ("both", "immersion", "emersion")
                  for c in detect(y, min_readings, max_readings, mode, n_best)]
         return sorted(found, key=lambda c: -c.score)[:n_best]
-    for w in range(max(1, min_readings), max_readings + 1) if not widths_at_once else ():
-        d = np.arange(0, n - w + 1)
-        r = d + w
-        allowed = np.ones_like(d, bool)
-        if edges == "both":
-            allowed = (d > 0) & (r < n)
-        elif edges == "immersion":
-            allowed = (d > 0) & (r == n)
-        elif edges == "emersion":
-            allowed = (d == 0) & (r < n)
-        if not allowed.any():
-            continue
-        d, r = d[allowed], r[allowed]
-        s1 = c1[r] - c1[d]
-        s2 = c2[r] - c2[d]
-        nb = n - w
-        mean_a = s1 / w
-        mean_b = (total1 - s1) / nb
-        var_a = np.maximum(s2 / w - mean_a ** 2, floor)
-        var_b = np.maximum((total2 - s2) / nb - mean_b ** 2, floor)
-        score = -0.5 * (nb * np.log(var_b) + w * np.log(var_a))
-        score = np.where(mean_b > mean_a, score, -np.inf)
-        k = int(np.argmax(score))     # other dips are found by runners_up (masking)
-        if np.isfinite(score[k]):
-            best.append((float(score[k]), int(d[k]), int(r[k]), float(mean_b[k] - mean_a[k])))
+    if not widths_at_once and edges == "both":
+        # every width at once, in chunks: rows are widths, columns immersion indices d >= 1
+        d = np.arange(1, n)
+        widths = np.arange(max(1, min_readings), max_readings + 1)
+        chunk = max(1, 2_000_000 // n)
+        for lo in range(0, len(widths), chunk):
+            w = widths[lo:lo + chunk, None]
+            r = d[None, :] + w
+            valid = r < n
+            rc = np.minimum(r, n)
+            s1 = c1[rc] - c1[d]
+            s2 = c2[rc] - c2[d]
+            nb = n - w
+            mean_a = s1 / w
+            mean_b = (total1 - s1) / nb
+            var_a = np.maximum(s2 / w - mean_a ** 2, floor)
+            var_b = np.maximum((total2 - s2) / nb - mean_b ** 2, floor)
+            score = -0.5 * (nb * np.log(var_b) + w * np.log(var_a))
+            score = np.where(valid & (mean_b > mean_a), score, -np.inf)
+            k = np.argmax(score, axis=1)     # other dips are found by runners_up (masking)
+            rows = np.arange(len(w))
+            top = score[rows, k]
+            for i in np.flatnonzero(np.isfinite(top)):
+                best.append((float(top[i]), int(d[k[i]]), int(r[i, k[i]]),
+                             float(mean_b[i, k[i]] - mean_a[i, k[i]])))
     if not best:
         return []
     var = max(np.var(y), floor)

@@ -15,6 +15,8 @@ import math
 import attrs
 import numpy as np
 
+from occplugins.fitters._noise import integrated_time
+
 
 def polynomial_trend(t: np.ndarray, y: np.ndarray, use: np.ndarray, degree: int | None,
                      max_degree: int = 5) -> tuple[np.ndarray | None, int]:
@@ -22,13 +24,21 @@ def polynomial_trend(t: np.ndarray, y: np.ndarray, use: np.ndarray, degree: int 
     beyond the fitted readings: a polynomial is never extrapolated), and its degree.
 
     ``degree`` None chooses 0..max_degree by the Bayesian information criterion (a degree
-    must lower BIC by 2 to be preferred). None when fewer than three readings are usable."""
+    must lower BIC by 2 to be preferred), counting n / tau independent readings (tau: the
+    integrated autocorrelation time of the straight-line residuals): correlated noise
+    otherwise buys a high degree that eats the slow noise outside an event but not inside.
+    None when fewer than three readings are usable."""
     if np.count_nonzero(use) < 3:
         return None, 0
     span = max(float(t.max() - t.min()), 1e-9)
     x = (t - t.min()) / span
     xo, yo = x[use], y[use]
     degrees = [degree] if degree is not None else range(0, max_degree + 1)
+    tau = 1.0
+    if degree is None and len(xo) >= 16:
+        line = np.polynomial.polynomial.polyfit(xo, yo, 1)
+        tau = integrated_time(yo - np.polynomial.polynomial.polyval(xo, line))
+    n_eff = len(yo) / tau
     best = None
     for k in degrees:
         if len(xo) <= k + 2:
@@ -36,7 +46,7 @@ def polynomial_trend(t: np.ndarray, y: np.ndarray, use: np.ndarray, degree: int 
         coef = np.polynomial.polynomial.polyfit(xo, yo, k)
         resid = yo - np.polynomial.polynomial.polyval(xo, coef)
         rss = max(float(resid @ resid), 1e-300)
-        bic = len(yo) * math.log(rss / len(yo)) + (k + 1) * math.log(len(yo))
+        bic = n_eff * math.log(rss / len(yo)) + (k + 1) * math.log(n_eff)
         if best is None or bic < best[0] - (0 if degree is not None else 2.0):
             best = (bic, k, coef)
     if best is None:

@@ -214,30 +214,35 @@ def residual_pool(y_norm: np.ndarray, model: np.ndarray, level: np.ndarray,
     return pool[~bad] if np.count_nonzero(~bad) >= max(16, len(pool) // 4) else pool
 
 
-def phase_significance(y_norm: np.ndarray, pool: np.ndarray, drop: float, width: int,
-                       options: TimingOptions, rng: np.random.Generator):
-    """Block-bootstrap false-positive probability of the observed curve (see _significance)."""
+def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarray,
+                       drop: float, width: int, options: TimingOptions,
+                       rng: np.random.Generator):
+    """Block-bootstrap false-positive probability of the observed curve (see _significance).
+
+    The pool is the normalised curve itself, prewhitened by an AR model of the ``clean``
+    residuals (``prewhitened_null``): under the null hypothesis the candidate is noise."""
     first = options.fpp_trials or 200
-    null = sg.null_model(pool, len(y_norm), rng, trials=first)
+    null = sg.prewhitened_null(y_norm, clean, rng, trials=first)
     return sg.significance(y_norm, null, drop=drop, width=width,
                            alpha=options.max_false_positive, min_snr=options.min_snr,
                            rng=None if options.fpp_trials else rng)
 
 
 def phase_sensitivity(null: sg.NullModel, readings: tm.Readings, options: TimingOptions,
-                      rng: np.random.Generator) -> list[dict]:
+                      rng: np.random.Generator, curve: np.ndarray | None = None) -> list[dict]:
     return sens.detection_limits(null, options.sensitivity_durations_s or None, readings.cycle,
                                  readings.exposure, alpha=options.max_false_positive,
                                  min_snr=options.min_snr,
-                                 probability=options.detection_probability, rng=rng)
+                                 probability=options.detection_probability, rng=rng,
+                                 curve=curve)
 
 
 def _negative(reason: str, y_norm: np.ndarray, pool: np.ndarray, readings, options, rng,
               sig=None, null=None, extra=None):
     """Raise the negative outcome with its detection limits."""
     if null is None:
-        null = sg.null_model(pool, len(y_norm), rng, trials=options.fpp_trials or 200)
-    analysis = {"detection_limit": phase_sensitivity(null, readings, options, rng),
+        null = sg.prewhitened_null(y_norm, pool, rng, trials=options.fpp_trials or 200)
+    analysis = {"detection_limit": phase_sensitivity(null, readings, options, rng, y_norm),
                 "false_positive_probability": sig.probability if sig else None,
                 "significance_method": sig.method if sig else
                 f"no candidate; limits from a stationary block bootstrap "
@@ -367,7 +372,7 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
     edge_index = [int(np.searchsorted(centre, e)) for e in (fit.immersion, fit.emersion)
                   if e is not None]
     pool = residual_pool(y_norm, fit.model, level, sigma_b, sigma_a, edge_index)
-    sig, null = phase_significance(y_norm, pool, observed_drop, width, options, rng)
+    sig, null = phase_significance(y_norm, pool, in_event, observed_drop, width, options, rng)
     if not sig.significant:
         _negative(sig.reason, y_norm, pool, readings, options, rng, sig, null,
                   {"best_candidate": best.to_dict(readings), "snr": float(snr)})

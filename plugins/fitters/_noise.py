@@ -91,3 +91,24 @@ def false_positive_probability(drop_sigma: float, width: int, n: int, ar: np.nda
     if empirical > 20 / len(drops):
         return float(empirical)
     return _gumbel_tail(drops, drop_sigma)
+
+
+def integrated_time(x: np.ndarray, max_lag: int = 300) -> float:
+    """Integrated autocorrelation time tau = 1 + 2 sum rho_k, summed while rho_k stays above
+    the white-noise band 1.96 / sqrt(n); 1 for white noise. A mean of w readings has the
+    variance of a mean of w / tau independent ones."""
+    x = np.asarray(x, float) - np.mean(x)
+    n = len(x)
+    if n < 16:
+        return 1.0
+    size = 1 << int(math.ceil(math.log2(2 * n)))
+    f = np.fft.rfft(x, size)
+    acov = np.fft.irfft(f * np.conj(f), size)[:min(n // 4, max_lag) + 1]
+    if not acov[0] > 0:
+        return 1.0
+    acf = acov / acov[0]
+    band = 1.96 / math.sqrt(n)
+    below = np.flatnonzero(acf[1:] < band)
+    last = int(below[0]) if len(below) else len(acf) - 1
+    tau = 1.0 + 2.0 * float(np.sum(acf[1:last + 1]))
+    return tau if tau > 1.0 + 2 * band else 1.0

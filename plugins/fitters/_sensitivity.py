@@ -25,9 +25,11 @@ def default_widths(n: int) -> list[int]:
 
 
 def shallowest_drop(null: sg.NullModel, width: int, *, alpha: float, min_snr: float,
-                    probability: float, rng: np.random.Generator) -> float:
+                    probability: float, rng: np.random.Generator,
+                    curve: np.ndarray | None = None) -> float:
     """Drop (in units of the normalised baseline) detected with ``probability`` over
-    ``width`` readings."""
+    ``width`` readings; ``curve``: the normalised readings (for the SNR floor's direct
+    estimate)."""
     curves = null.curves
     m, n = curves.shape
     width = int(min(max(1, width), n - 1))
@@ -45,14 +47,15 @@ def shallowest_drop(null: sg.NullModel, width: int, *, alpha: float, min_snr: fl
     inside = c[rows, start + width] - c[rows, start]
     noise = level - inside / width
     needed = np.quantile(centre + t_crit * scale - noise, probability)
-    direct = sg.direct_sd_of_mean(null.pool, width)
+    residual = null.clean if null.clean is not None else curve
+    direct = sg.direct_sd_of_mean(residual, width) if residual is not None else None
     floor = min_snr * max(scale, direct or 0.0)
     return float(max(needed, floor))
 
 
 def detection_limits(null: sg.NullModel, durations_s, cycle_s: float, exposure_s: float, *,
                      alpha: float, min_snr: float, probability: float,
-                     rng: np.random.Generator) -> list[dict]:
+                     rng: np.random.Generator, curve: np.ndarray | None = None) -> list[dict]:
     """One entry per duration: its width in readings, the shallowest detectable drop as a
     fraction of the baseline and in magnitudes (None when even a total occultation of that
     duration would be missed)."""
@@ -66,7 +69,7 @@ def detection_limits(null: sg.NullModel, durations_s, cycle_s: float, exposure_s
             continue
         width = max(1, int(round(duration / cycle_s)))
         drop = shallowest_drop(null, width, alpha=alpha, min_snr=min_snr,
-                               probability=probability, rng=rng)
+                               probability=probability, rng=rng, curve=curve)
         if duration < exposure_s:           # one reading, partly covered
             drop *= exposure_s / duration
         detectable = drop < 1.0

@@ -20,8 +20,9 @@ as an exponential (the tail of the Gumbel law of maxima) fitted above the 90th p
 only where the resampled tail is not heavier than that, and never below ``P_FLOOR``.
 
 A drop is never significant when the event's own SNR, its drop over the standard deviation of
-the mean of as many residuals as it holds (the larger of the bootstrap and the direct estimate
-from non-overlapping means, which sees correlation beyond the block length), is below a floor.
+the mean of as many readings as it holds (the larger of the resampled estimate and the direct,
+model-free one from non-overlapping means of the residuals, which sees every slow
+correlation), is below a floor.
 """
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ import math
 import attrs
 import numpy as np
 
+from occplugins.fitters._noise import integrated_time
+
 P_FLOOR = 1e-12            # smaller probabilities are not resolved by any tail model here
+BLOCK_FACTOR = 4.0         # block length / integrated autocorrelation time
+SYMMETRIC = False
+SINGLETON_BLOCKS = "one"          # random block signs (see stationary_bootstrap)
 MAX_CELLS = 2_000_000      # resampled readings held at once (trials x readings)
 
 
@@ -57,38 +63,63 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
     return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
 
 
-def block_length(residuals: np.ndarray) -> float:
-    """Mean block length of the stationary bootstrap: twice the last lag up to which the
-    autocorrelation stays above its white-noise band (1.96 / sqrt(n)), at least 1, at most
-    n / 8. Two noise samples further apart than the block are then about independent."""
+def block_length(residuals: np.ndarray, factor: float = BLOCK_FACTOR) -> float:
+    """Mean block length of the stationary bootstrap: ``factor`` times the integrated
+    autocorrelation time tau of the residuals (``_noise.integrated_time``), at least 1, at
+    most n / 8. The resampled curves then keep the variance of long means: the stationary
+    bootstrap weighs lag k by (1 - 1/L)^k, so L must be several tau."""
     n = len(residuals)
     if n < 16:
         return 1.0
-    acf = autocorrelation(residuals, min(n // 4, 200))
-    band = 1.96 / math.sqrt(n)
-    above = np.flatnonzero(acf[1:] < band)
-    last = int(above[0]) if len(above) else len(acf) - 1      # lags 1..last-1 are correlated
-    return float(min(max(1.0, 2.0 * last), n / 8))
+    tau = integrated_time(residuals)
+    return 1.0 if tau == 1.0 else float(min(max(1.0, factor * tau), n / 8))
 
 
 def stationary_bootstrap(pool: np.ndarray, n: int, trials: int, mean_block: float,
-                         rng: np.random.Generator) -> np.ndarray:
+                         rng: np.random.Generator, symmetric: bool = False,
+                         singletons: np.ndarray | None = None) -> np.ndarray:
     """(trials, n) curves made of blocks of ``pool`` (circular), block lengths geometric with
     mean ``mean_block``, starts uniform. One stream of blocks is cut into the curves: the
-    geometric law has no memory, so a block cut at a curve's start is still geometric."""
+    geometric law has no memory, so a block cut at a curve's start is still geometric.
+
+    ``singletons``: readings drawn one at a time (in proportion to their number): the
+    candidate event's own readings. Under the null hypothesis they are noise and must stay in
+    the pool (a pool without its deepest dip or its one low outlier has too thin a tail);
+    drawn singly they keep their values but not their contiguity, so a real event does not
+    reappear whole in the resampled curves.
+    ``symmetric``: each block gets a random sign."""
     m = len(pool)
+    ms = 0 if singletons is None else len(singletons)
     total = trials * n
+    p = min(1.0, 1.0 / mean_block)
     count = int(total / mean_block * 1.2) + 16
-    lengths = rng.geometric(min(1.0, 1.0 / mean_block), count)
+    lengths = np.empty(0, np.int64)
+    single = np.empty(0, bool)
     while lengths.sum() < total:
-        lengths = np.concatenate([lengths, rng.geometric(min(1.0, 1.0 / mean_block), count)])
+        is_single = rng.random(count) < ms / (m + ms) if ms else np.zeros(count, bool)
+        lengths = np.concatenate([lengths, np.where(is_single & (SINGLETON_BLOCKS == "one"), 1,
+                                                    rng.geometric(p, count))])
+        single = np.concatenate([single, is_single])
     ends = np.cumsum(lengths)
     keep = int(np.searchsorted(ends, total)) + 1
-    lengths = lengths[:keep]
+    lengths, single = lengths[:keep], single[:keep]
     starts = rng.integers(0, m, keep)
     first = ends[:keep] - lengths               # flat position of each block's first reading
-    index = np.arange(int(lengths.sum())) + np.repeat(starts - first, lengths)
-    return pool[(index[:total] % m)].reshape(trials, n)
+    index = (np.arange(int(lengths.sum())) + np.repeat(starts - first, lengths))[:total] % m
+    curves = pool[index]
+    if ms:
+        chosen = np.repeat(single, lengths)[:total]
+        if SINGLETON_BLOCKS == "one":
+            curves[chosen] = singletons[rng.integers(0, ms, int(chosen.sum()))]
+        else:       # blocks too, circular within the candidate's readings
+            start_c = rng.integers(0, ms, keep)
+            offset = np.arange(total) - np.repeat(first, lengths)[:total]
+            curves[chosen] = singletons[(np.repeat(start_c, lengths)[:total] + offset)[chosen]
+                                        % ms]
+    if symmetric:
+        sign = np.where(rng.random(keep) < 0.5, -1.0, 1.0)
+        curves *= np.repeat(sign, lengths)[:total]
+    return curves.reshape(trials, n)
 
 
 def width_grid(max_width: int, min_width: int = 1) -> np.ndarray:
@@ -188,13 +219,25 @@ def critical_value(null: np.ndarray, alpha: float) -> float:
     return float(u + scale * math.log(fraction / alpha))
 
 
-def direct_sd_of_mean(residuals: np.ndarray, width: int) -> float | None:
-    """Standard deviation of non-overlapping means of ``width`` residuals (None below 6
-    means): it sees every correlation shorter than the event."""
-    m = len(residuals) // max(width, 1)
-    if m < 6:
-        return None
-    return float(np.std(residuals[:m * width].reshape(m, width).mean(axis=1), ddof=1))
+def direct_sd_of_mean(curve: np.ndarray, width: int, min_means: int = 8) -> float | None:
+    """Robust spread (1.4826 MAD) of non-overlapping means of ``width`` readings of the
+    residuals (the event model subtracted: an event holding half the means would otherwise
+    pass for noise), at two offsets (None below ``min_means`` means). Model-free: it holds
+    every correlation of the noise, however slow, and the MAD hardly notices that the
+    candidate's own mean has been flattened by the fit. Beyond len / min_means readings, the spread of means of
+    that length."""
+    curve = np.asarray(curve, float)
+    width = max(int(width), 1)
+    if len(curve) // width < min_means:
+        # longer events: the spread at the longest width that still gives enough means,
+        # not scaled down further (slow noise may not average out beyond it)
+        width = len(curve) // min_means
+        if width < 1:
+            return None
+    means = [curve[o:o + (len(curve) - o) // width * width].reshape(-1, width).mean(axis=1)
+             for o in {0, width // 2}]
+    spread = [1.4826 * float(np.median(np.abs(v - np.median(v)))) for v in means]
+    return float(np.mean(spread))
 
 
 @attrs.frozen
@@ -207,25 +250,102 @@ class NullModel:
     statistics: np.ndarray      # T of each resampled curve
     block_length: float
     pool: np.ndarray
+    symmetric: bool = SYMMETRIC
+    singletons: np.ndarray | None = None
+    ar: np.ndarray | None = None        # prewhitened: the pool holds innovations
+    burn: int = 0
+    clean: np.ndarray | None = None     # residuals for the direct SNR estimate
 
 
 def null_model(pool: np.ndarray, n: int, rng: np.random.Generator, *, trials: int = 200,
-               max_width: int | None = None, scales: np.ndarray | None = None) -> NullModel:
+               max_width: int | None = None, scales: np.ndarray | None = None,
+               block: float | None = None, symmetric: bool = SYMMETRIC,
+               singletons: np.ndarray | None = None) -> NullModel:
     """Resample ``pool`` (the residuals, any length) into ``trials`` curves of ``n`` readings
-    and scan them (with the scales ``scales`` of an earlier batch, if given)."""
+    and scan them (with the scales ``scales`` of an earlier batch, if given). ``block``: the
+    mean block length (by default from the pool's autocorrelation); ``singletons`` see
+    ``stationary_bootstrap`` (on the same scale as ``pool``)."""
     pool = np.asarray(pool, float)
-    pool = pool - np.median(pool)
-    block = block_length(pool)
-    curves = stationary_bootstrap(pool, n, trials, block, rng)
+    centre = float(np.median(pool))
+    pool = pool - centre
+    if singletons is not None:
+        singletons = np.asarray(singletons, float) - centre
+    block = block_length(pool) if block is None else float(block)
+    curves = stationary_bootstrap(pool, n, trials, block, rng, symmetric, singletons)
     widths = width_grid(max_width or max(1, n - max(8, n // 10)))
     statistics, scales = scan(curves, widths, scales)
-    return NullModel(curves, widths, scales, statistics, block, pool)
+    return NullModel(curves, widths, scales, statistics, block, pool, symmetric, singletons)
+
+
+def ar_fit(x: np.ndarray, max_order: int = 10) -> np.ndarray:
+    """AR coefficients of ``x`` by Yule-Walker, order 0..max_order by AIC; empty when white
+    or when the fit is not stationary."""
+    from scipy import linalg
+    x = np.asarray(x, float) - np.mean(x)
+    n = len(x)
+    if n < 32:
+        return np.array([])
+    max_order = min(max_order, n // 10)
+    acf = autocorrelation(x, max_order)
+    best = (n * math.log(max(float(np.var(x)), 1e-300)), np.array([]))
+    for p in range(1, max_order + 1):
+        try:
+            a = linalg.solve_toeplitz(acf[:p], acf[1:p + 1])
+        except (linalg.LinAlgError, ValueError):
+            break
+        innovation_var = float(np.var(x)) * (1 - float(a @ acf[1:p + 1]))
+        if not innovation_var > 0:
+            break
+        aic = n * math.log(innovation_var) + 2 * p
+        if aic < best[0] - 2:
+            best = (aic, a)
+    a = best[1]
+    if len(a) and np.any(np.abs(np.roots(np.concatenate([[1.0], -a]))) >= 0.995):
+        return np.array([])
+    return a
+
+
+def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Generator, *,
+                     trials: int = 200, max_order: int = 10) -> NullModel:
+    """Resampled noise for ``curve`` (the normalised readings, candidate included):
+    an AR model fitted to the ``clean`` residuals (event model subtracted: the event's step
+    must not pass for slow noise), the innovations of ``curve`` under that model resampled
+    in blocks (block length from the autocorrelation of the clean innovations, 1 when
+    white), recoloured by the
+    AR filter. The candidate's readings stay in (under the null hypothesis they are noise,
+    and a lone low outlier is kept), but a real event enters only through the two large
+    innovations at its edges: it does not reappear whole in the resampled curves."""
+    from scipy.signal import lfilter
+    curve = np.asarray(curve, float)
+    n = len(curve)
+    a = ar_fit(clean, max_order)
+    denominator = np.concatenate([[1.0], -a])
+    x = curve - np.median(curve)
+    innovations = lfilter(denominator, [1.0], x)[len(a):]
+    innovations = innovations - np.median(innovations)
+    # the blocks follow the clean innovations: inside a real event the curve's innovations
+    # are offset (by the drop times 1 - sum a), which is no correlation of the noise
+    block = block_length(lfilter(denominator, [1.0], np.asarray(clean, float))[len(a):])
+    burn = 0 if not len(a) else int(min(20 * len(a) + 50, 5 * n))
+    e = stationary_bootstrap(innovations, n + burn, trials, block, rng)
+    curves = lfilter([1.0], denominator, e, axis=1)[:, burn:] if len(a) else e
+    widths = width_grid(max(1, n - max(8, n // 10)))
+    statistics, scales = scan(curves, widths)
+    return NullModel(curves, widths, scales, statistics, block, innovations,
+                     ar=a, burn=burn, clean=np.asarray(clean, float))
 
 
 def more_trials(null: NullModel, trials: int, rng: np.random.Generator) -> NullModel:
     """The same null model with ``trials`` more resampled curves (same scales)."""
     n = null.curves.shape[1]
-    curves = stationary_bootstrap(null.pool, n, trials, null.block_length, rng)
+    if null.ar is not None:
+        from scipy.signal import lfilter
+        e = stationary_bootstrap(null.pool, n + null.burn, trials, null.block_length, rng)
+        curves = lfilter([1.0], np.concatenate([[1.0], -null.ar]), e, axis=1)[:, null.burn:] \
+            if len(null.ar) else e
+    else:
+        curves = stationary_bootstrap(null.pool, n, trials, null.block_length, rng,
+                                      null.symmetric, null.singletons)
     statistics, _ = scan(curves, null.widths, null.scales)
     return attrs.evolve(null, curves=np.concatenate([null.curves, curves]),
                         statistics=np.concatenate([null.statistics, statistics]))
@@ -259,12 +379,18 @@ def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width
     boot_sd = float(null.scales[i, 1]) if null.widths[i] == width else float(np.std(
         window_drops(cumulative(null.curves[:200]), width,
                         level_of(levels(null.curves[:200]), width, len(y_detrended)))))
-    direct = direct_sd_of_mean(null.pool, width)
+    direct = direct_sd_of_mean(null.clean if null.clean is not None else y_detrended, width)
     sd = max(boot_sd, direct or 0.0)
     snr = drop / sd if sd > 0 else math.inf
-    method = (f"stationary block bootstrap of the residuals ({len(null.statistics)} curves, "
-              f"mean block {null.block_length:.3g} readings), scan over {len(null.widths)} "
-              f"widths, {how}")
+    if null.ar is not None:
+        method = (f"AR({len(null.ar)})-prewhitened stationary block bootstrap of the "
+                  f"normalised readings ({len(null.statistics)} curves, mean block "
+                  f"{null.block_length:.3g} innovations), scan over {len(null.widths)} widths, "
+                  f"{how}")
+    else:
+        method = (f"stationary block bootstrap of the residuals ({len(null.statistics)} "
+                  f"curves, mean block {null.block_length:.3g} readings), scan over "
+                  f"{len(null.widths)} widths, {how}")
     if direct is None:
         method += "; event SNR from the bootstrap only (too long for direct means)"
     if snr < min_snr:
