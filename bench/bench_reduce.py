@@ -131,7 +131,7 @@ def run_occcore(path: Path, outdir: Path):
     """``occcore reduce`` through its Python API (the same call the CLI makes), all outputs."""
     from occcore.api import Session
     from occcore.config import load_config
-    from occcore.reduce import reduce
+    from occcore.steps.reduce import reduce
     t = time.perf_counter()
     with Session(config=load_config(cwd=outdir.parent), no_plugins=True) as session:
         result = reduce(session, path, outdir, target=STARS[0][:2], references=[STARS[1][:2]],
@@ -159,7 +159,7 @@ def main():
         t = time.perf_counter()
         write_observation(path, n)
         print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s")
-    import occcore.reduce  # noqa: F401  (imports are not part of the run time)
+    import occcore.steps.reduce  # noqa: F401  (imports are not part of the run time)
     import matplotlib.figure  # noqa: F401
     t_occ, rss_mb, summary = run_occcore(path, directory / "out")   # first: peak RSS is its own
     floor_pipeline(path, min(n, 500))                      # warm-up

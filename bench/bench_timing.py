@@ -35,7 +35,7 @@ PHYSICS = dict(velocity=22.0, distance=15.0, star_diameter=0.2, wavelength=0.7, 
 def run_occcore(repeat: int):
     from occcore.api import Session
     from occcore.config import load_config
-    from occcore.timing import fit_lightcurve
+    from occcore.steps.timing import fit_lightcurve
     times = []
     outcome = None
     with Session(config=load_config(cwd=Path("/nonexistent")), no_plugins=True) as session:

@@ -14,15 +14,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 from astropy.time import Time
 
 from occcore import __version__
 from occcore.chain import ChainResult, run_chain
-from occcore.config import Config, load_config, make_options, validate
-from occcore.errors import InputError
+from occcore.config import Config, load_config, validate
+from occcore.validate import make_options
 from occcore.identify import Identification, choose_readers, identify, resolve_source
-from occcore.model import FrameSeries, StepProvenance, iso_utc
+from occcore.model import FrameSeries, LightCurve, StepProvenance, iso_utc
+from occcore.results import check_lightcurve, check_series, check_time_stamps
 from occcore.plugin import Event, StepContext
 from occcore.registry import Registry, load_registry
 
@@ -72,19 +74,31 @@ class Session:
                            workdir=self.workdir, strict=self.strict, config=self.config.data,
                            emit=self.emit, open_source=self._open_member)
 
-    def options(self, step: str, registered) -> Any:
+    def options(self, step: str, registered, overrides: dict[str, Any] | None = None,
+                extra: dict[str, Any] | None = None, where: str = "") -> Any:
+        """An implementation's options, in one order of precedence: its defaults <
+        ``[step.options.name]`` of the configuration < ``extra`` (a table from an input
+        file, e.g. a chords file's [fit]) < ``overrides`` (command-line values; only the
+        ones its options class has)."""
         table = self.config.options_table(step, registered.name)
-        return make_options(registered.spec, table, f"[{step}.options.{registered.name}]")
+        table.update(extra or {})
+        if overrides and registered.spec.options is not None:
+            fields = {f.name for f in attrs.fields(registered.spec.options)}
+            table.update({k: v for k, v in overrides.items() if k in fields and v is not None})
+        return make_options(registered.spec, table,
+                            where or f"[{step}.options.{registered.name}]")
 
-    def run_step(self, step: str, candidates, call, *, gate=None, source: str = "") -> ChainResult:
+    def run_step(self, step: str, candidates, call, *, gate=None, source: str = "",
+                 overrides: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                 where: str = "") -> ChainResult:
         """Run ``call(registered, options)`` over ``candidates`` as a fallback chain."""
-        pairs = [(c, self.options(step, c)) for c in candidates]
+        pairs = [(c, self.options(step, c, overrides, extra, where)) for c in candidates]
         return run_chain(step, pairs, call, gate=gate, strict=self.strict, source=source,
                          emit=self.emit)
 
     # -- reading -------------------------------------------------------------------------------
-    def identify(self, source) -> Identification:
-        return identify(resolve_source(source), self.registry)
+    def identify(self, source, kind: str = "reader") -> Identification:
+        return identify(resolve_source(source), self.registry, kind)
 
     def open_with_provenance(self, source, reader: str | Sequence[str] | None = None
                              ) -> tuple[FrameSeries, StepProvenance]:
@@ -99,12 +113,8 @@ class Session:
         def call(registered, options):
             return registered.spec.open(src, options=options, context=context)
 
-        def gate(series):
-            if not isinstance(series, FrameSeries):
-                return f"returned {type(series).__name__}, not a FrameSeries"
-            return None
-
-        result = self.run_step("read", candidates, call, gate=gate, source=src.display_name)
+        result = self.run_step("read", candidates, call, gate=check_series,
+                               source=src.display_name)
         return result.value, result.provenance("read")
 
     def open(self, source, reader: str | Sequence[str] | None = None) -> FrameSeries:
@@ -113,11 +123,99 @@ class Session:
     def _open_member(self, path: Path) -> FrameSeries:
         return self.open(path)
 
+    def stamp(self, series: FrameSeries, chain: Sequence[str] | None = None
+              ) -> tuple[FrameSeries, StepProvenance, dict[str, Any]]:
+        """Run the ``[time] chain`` on ``series``: the first time source that does not
+        decline gives every frame its stamp. Returns the series with those times, the
+        step's provenance and the time source's report (OCR statistics, dropped and
+        duplicated frames)."""
+        names = list(chain) if chain is not None else self.config.chain("time")
+        candidates = [self.registry.get("time-source", n) for n in names]
+        context = self.context("time")
+        result = self.run_step(
+            "time", candidates,
+            lambda reg, opt: reg.spec.stamp(series, options=opt, context=context),
+            gate=lambda stamps: check_time_stamps(stamps, series.n_frames),
+            source=series.source_name)
+        stamps = result.value
+        report = {"time_source": result.used.name, **dict(stamps.report)}
+        if stamps.times is series.times and not np.any(stamps.flags):
+            return series, result.provenance("time"), report
+        return (series.with_times(stamps.times, flags=stamps.flags,
+                                  time_stamped_by=result.used.name),
+                result.provenance("time"), report)
+
     def info(self, source, reader: str | Sequence[str] | None = None) -> dict[str, Any]:
-        """What ``occcore info`` prints: size, depth, times and metadata of a source."""
+        """What ``occcore info`` prints: size, depth, times (after the time chain) and
+        metadata of a source."""
         series, provenance = self.open_with_provenance(source, reader)
         with series:
-            return series_info(series, provenance)
+            stamped, time_provenance, report = self.stamp(series)
+            info = series_info(stamped, provenance)
+            info["time_chain"] = {"used": time_provenance.implementation,
+                                  "attempts": [a.to_dict() for a in time_provenance.attempts],
+                                  "report": jsonable(report)}
+            return info
+
+    def read_lightcurve(self, source, reader: str | Sequence[str] | None = None,
+                        overrides: dict[str, Any] | None = None
+                        ) -> tuple[LightCurve, StepProvenance]:
+        """Identify a light-curve file and read it through the ``[lightcurve] chain``;
+        ``overrides`` (column, date, exposure_s, tref ...) fill the reader's options
+        where it has them."""
+        src = resolve_source(source)
+        chosen = ([reader] if isinstance(reader, str) else list(reader)) if reader else \
+            self.config.chain("lightcurve")
+        candidates, _ = choose_readers(src, self.registry, chosen, kind="lightcurve-reader")
+        context = self.context("lightcurve")
+        result = self.run_step(
+            "lightcurve", candidates,
+            lambda reg, opt: reg.spec.read(src, options=opt, context=context),
+            gate=check_lightcurve, source=src.display_name, overrides=overrides)
+        return result.value, result.provenance("lightcurve")
+
+    # -- the steps (each is one call; the CLI is a thin layer over these) ----------------------
+    def reduce(self, source, outdir, **kwargs):
+        """Frames in, light curve out: see :func:`occcore.steps.reduce.reduce`."""
+        from occcore.steps.reduce import reduce
+        return reduce(self, source, outdir, **kwargs)
+
+    def fit(self, lightcurve, **kwargs):
+        """Time a light curve: see :func:`occcore.steps.timing.fit_lightcurve`."""
+        from occcore.steps.timing import fit_lightcurve
+        return fit_lightcurve(self, lightcurve, **kwargs)
+
+    def limb(self, chords, **kwargs):
+        """Fit the limb to a chords file: see :func:`occcore.steps.limb.fit_limb`."""
+        from occcore.steps.limb import fit_limb
+        return fit_limb(self, chords, **kwargs)
+
+    def report(self, run_dir, formats: Sequence[str] | None = None, outdir=None,
+               observer: Sequence[str | Path] = ()):
+        """Write reports from a run directory: see :mod:`occcore.steps.report`."""
+        from occcore.steps.report import load_run, raise_failures, write_reports
+        names = list(formats) if formats else self.config.chain("report")
+        profiles = [Path(p).expanduser() for p in (observer or
+                                                    self.config.get("report.observer"))]
+        run = load_run(run_dir, profiles, session=self)
+        outcome = write_reports(self, run, names, outdir or run_dir)
+        raise_failures(outcome)
+        return outcome
+
+    def demo(self, outdir, n_frames: int = 1500):
+        """The built-in synthetic observation: see :mod:`occcore.steps.demo`."""
+        from occcore.steps.demo import run_demo
+        return run_demo(self, outdir, n_frames=n_frames)
+
+
+def read_lightcurve(path, *, reader: str | None = None, session: Session | None = None,
+                    **options) -> LightCurve:
+    """Read a light-curve file with occcore's readers (identified by content); ``options``
+    are reader options such as ``column``, ``date``, ``tref``, ``exposure_s``."""
+    if session is not None:
+        return session.read_lightcurve(path, reader, options)[0]
+    with Session(config=load_config(cwd=Path("/nonexistent")), no_plugins=True) as own:
+        return own.read_lightcurve(path, reader, options)[0]
 
 
 def series_info(series: FrameSeries, provenance: StepProvenance | None = None) -> dict[str, Any]:
@@ -183,7 +281,3 @@ def versions() -> dict[str, str]:
     return out
 
 
-def require_positive_frames(series: FrameSeries, minimum: int, what: str) -> None:
-    if series.n_frames < minimum:
-        raise InputError(f"{series.source_name}: {what} needs at least {minimum} frames, "
-                         f"the source has {series.n_frames}")

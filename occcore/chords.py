@@ -17,7 +17,7 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from occcore.config import read_toml
+from occcore.validate import read_toml
 from occcore.errors import InputError, UsageError
 from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, angle_deg,
                               elements_from, read_ephemeris, star_from)

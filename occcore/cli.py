@@ -98,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "after 00:00 UTC of the first day)")
     p.add_argument("--tref", metavar="ISO", help="reference time of files timed in seconds")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="date of files timed by time of day only")
+    p.add_argument("--reader", help="light-curve reader (default: identified from the file)")
+    p.add_argument("--time-column", type=int, metavar="N",
+                   help="0-based time column of a multi-column text file")
+    p.add_argument("--frame-rate", type=float, metavar="HZ",
+                   help="readings per second, for a curve without time stamps (with --start)")
+    p.add_argument("--cadence", type=float, metavar="S",
+                   help="seconds between readings, for a curve without time stamps")
+    p.add_argument("--start", metavar="ISO", help="UTC time of the first reading (with "
+                   "--frame-rate or --cadence)")
+    p.add_argument("--timestamps", choices=("rederive", "keep", "refuse"),
+                   help="dropped/duplicated/out-of-order stamps: re-derive isolated errors from "
+                   "the cadence (default), keep them as read, or refuse the curve")
+    p.add_argument("--immersion-velocity", type=float, metavar="KMS",
+                   help="limb-normal shadow velocity at immersion, km/s")
+    p.add_argument("--emersion-velocity", type=float, metavar="KMS",
+                   help="limb-normal shadow velocity at emersion, km/s")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = command("limb", "fit the limb (ellipse) of the occulting body to chords")
     p.add_argument("chords", help="chords file (TOML; see README)")
@@ -228,7 +244,7 @@ def _progress_session(args):
 
 def cmd_reduce(args) -> int:
     from occcore.api import dumps
-    from occcore.reduce import parse_xy, reduce
+    from occcore.steps.reduce import parse_xy, reduce
     target = parse_xy(args.target, "--target")
     references = [parse_xy(r, "--reference") for r in args.reference]
     guide = parse_xy(args.guide, "--guide") if args.guide else None
@@ -253,28 +269,35 @@ def cmd_reduce(args) -> int:
 
 def cmd_fit(args) -> int:
     from occcore.api import dumps
-    from occcore.timing import fit_lightcurve
+    from occcore.model import iso_utc
+    from occcore.steps.timing import fit_lightcurve
     physics = {"velocity": args.velocity, "distance": args.distance,
                "star_diameter": args.star_diameter, "wavelength": args.wavelength,
-               "bandwidth": args.bandwidth}
+               "bandwidth": args.bandwidth, "immersion_velocity": args.immersion_velocity,
+               "emersion_velocity": args.emersion_velocity}
+    reading = {"time_column": args.time_column, "frame_rate_hz": args.frame_rate,
+               "cadence_s": args.cadence, "start_utc": args.start,
+               "timestamps": args.timestamps}
     with _progress_session(args) as session:
         outcome = fit_lightcurve(session, args.lightcurve, outdir=args.outdir, column=args.column,
                                  model=args.model, exposure_s=args.exposure,
                                  dead_time_s=args.dead_time, window=args.window, tref=args.tref,
-                                 date=args.date, physics=physics)
-    s = outcome.summary
+                                 date=args.date, physics=physics, reader=args.reader,
+                                 reading={k: v for k, v in reading.items() if v is not None})
+    result = outcome.result
     if args.json:
-        print(dumps(s))
-    elif not s.get("event_detected"):
-        print(f"no event: {s['reason']}")
+        print(dumps(outcome.summary))
+    elif result.outcome != "positive":
+        print(f"{result.outcome}: {result.reason}")
     else:
-        print(f"model {s['model']}: chi2 {s['chi2']:.1f} / {s['dof']}, SNR {s['snr']:.1f}, "
-              f"false-positive probability {s['false_positive_probability']:.2g}")
-        for edge in ("immersion", "emersion"):
-            if s[f"{edge}_utc"]:
-                e1, e3 = s[f"{edge}_err_s"], s[f"{edge}_err3_s"]
-                print(f"{edge:<9} {s[edge + '_utc']} UTC  -{e1[0]:.4f} +{e1[1]:.4f} s (1 sigma), "
-                      f"-{e3[0]:.4f} +{e3[1]:.4f} s (3 sigma)")
+        print(f"positive: model {result.model}, chi2 {result.chi2:.1f} / {result.dof}, "
+              f"SNR {result.snr:.1f}, false-positive probability "
+              f"{result.false_positive_probability:.2g}")
+        for name, edge in result.edges:
+            print(f"{name:<9} {iso_utc(edge.time)} UTC  {edge.err_text(1)} s (1 sigma), "
+                  f"{edge.err_text(3)} s (3 sigma)")
+    for note in result.diagnostics.notes:
+        print(f"note: {note}", file=sys.stderr if args.json else sys.stdout)
     for f in outcome.files:
         print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)
     return 0
@@ -282,7 +305,7 @@ def cmd_fit(args) -> int:
 
 def cmd_limb(args) -> int:
     from occcore.api import dumps
-    from occcore.limb import PARAMS, fit_limb
+    from occcore.steps.limb import PARAMS, fit_limb
     with _progress_session(args) as session:
         outcome = fit_limb(session, args.chords, outdir=args.outdir, model=args.model)
     s = outcome.summary
@@ -305,12 +328,12 @@ def cmd_limb(args) -> int:
 
 def cmd_report(args) -> int:
     from occcore.api import dumps
-    from occcore.report import load_run, raise_failures, write_reports
+    from occcore.steps.report import load_run, raise_failures, write_reports
     with _progress_session(args) as session:
         names = [n.strip() for n in args.format.split(",") if n.strip()] if args.format else \
-            session.config.get("report.writers")
+            session.config.chain("report")
         observer = args.observer or session.config.get("report.observer")
-        run = load_run(args.run_dir, [Path(p).expanduser() for p in observer])
+        run = load_run(args.run_dir, [Path(p).expanduser() for p in observer], session)
         outcome = write_reports(session, run, names, args.outdir or args.run_dir)
     if args.json:
         print(dumps({"files": [str(f) for f in outcome.files],
@@ -324,7 +347,7 @@ def cmd_report(args) -> int:
 
 def cmd_demo(args) -> int:
     from occcore.api import dumps
-    from occcore.demo import run_demo
+    from occcore.steps.demo import run_demo
     with _progress_session(args) as session:
         report = run_demo(session, args.outdir, n_frames=args.frames)
     if args.json:
@@ -350,7 +373,17 @@ def _setup_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = (list(log.handlers), log.level, log.propagate)
     _setup_logging(args.verbose)
+    try:
+        return _run(parser, args)
+    finally:       # called in-process (tests, scripts): leave the logger as it was
+        log.handlers[:] = saved[0]
+        log.setLevel(saved[1])
+        log.propagate = saved[2]
+
+
+def _run(parser, args) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2

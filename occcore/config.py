@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,42 +17,12 @@ from typing import Any
 
 import attrs
 
-from occcore.errors import ConfigError, OccCoreError, did_you_mean
+from occcore.errors import ConfigError, OccCoreError
+from occcore.validate import FREE, Key, check_table, list_of, make_options, read_toml
+
+log = logging.getLogger("occcore")
 
 DEFAULT_FILE = "occcore.toml"
-
-# Which config section chooses implementations of which kind, and through which key.
-STEP_KINDS = {
-    "read": ("reader", "reader"),
-    "align": ("aligner", "chain"),
-    "photometry": ("photometry", "chain"),
-    "timing": ("timing-fitter", "chain"),
-    "limb": ("limb-fitter", "chain"),
-    "report": ("reporter", "writers"),
-}
-
-
-@attrs.frozen
-class Key:
-    """One configuration key: its default, accepted types and an optional value check."""
-
-    default: Any
-    types: tuple[type, ...]
-    doc: str = ""
-    check: Any = None     # callable(value) -> error message or None
-
-
-def _names(value):
-    if not all(isinstance(v, str) for v in value):
-        return "must be a list of implementation names"
-    return None
-
-
-def _paths(value):
-    if not all(isinstance(v, str) for v in value):
-        return "must be a list of file paths"
-    return None
-
 
 def _positive(value):
     return None if value > 0 else "must be > 0"
@@ -61,73 +32,107 @@ def _fraction(value):
     return None if 0 <= value <= 1 else "must be between 0 and 1"
 
 
-FREE_TABLE = "free"   # a table whose keys are not fixed (options per implementation, patterns)
+_names = list_of(str, "implementation names")
 
-SCHEMA: dict[str, dict[str, Any]] = {
-    "plugins": {
-        "autoload": Key(True, (bool,), "load third-party plugins from entry points"),
-        "disable": Key([], (list,), "entry-point or distribution names never loaded", _names),
-        "extra_modules": Key([], (list,), "importable modules registered as plugins", _names),
-    },
-    "run": {
-        "strict": Key(False, (bool,), "stop at the first failure of any step"),
-        "progress": Key(True, (bool,), "show a progress bar on stderr for long runs"),
-        "seed": Key(0, (int,), "seed of the random generator given to plugins"),
-    },
-    "read": {
-        "reader": Key("auto", (str, list), "'auto', a reader name, or an ordered list of names"),
-        "prefer": FREE_TABLE,
-        "options": FREE_TABLE,
-        "archive_limit_gb": Key(20.0, (int, float), "largest expanded size of an archive", _positive),
-    },
-    "calibrate": {
-        "enabled": Key(False, (bool,), "apply master bias/dark/flat to FITS lights"),
-        "bias": Key("", (str,), "path or glob of extra bias frames"),
-        "dark": Key("", (str,), "path or glob of extra dark frames"),
-        "flat": Key("", (str,), "path or glob of extra flat frames"),
-    },
+# The keys of each step besides its chain and its implementations' options.
+STEP_KEYS: dict[str, dict[str, Any]] = {
+    "read": {"prefer": FREE,
+             "archive_limit_gb": Key(20.0, (int, float), "largest expanded size of an archive",
+                                     _positive)},
     "align": {
-        "chain": Key(["tracker", "astroalign", "roi", "coords"], (list,),
-                     "aligners to try, in order", _names),
         "min_aligned_fraction": Key(0.8, (int, float), "acceptance gate: frames aligned", _fraction),
         "reference_frame": Key(-1, (int,), "reference frame index; -1 picks the best seeing"),
         "reference_search_frames": Key(25, (int,), "frames searched for the best seeing",
                                        _positive),
         "snap_px": Key(3.0, (int, float), "move given positions to the star centroid within this"),
-        "options": FREE_TABLE,
     },
     "photometry": {
-        "chain": Key(["sep", "photutils"], (list,), "photometry methods to try, in order", _names),
         "aperture_px": Key(0.0, (int, float), "aperture radius; 0 = 1.6 x FWHM of the reference"),
-        "annulus_px": Key([], (list,), "[inner, outer] sky annulus radii; [] = from the aperture"),
+        "annulus_px": Key([], (list,), "[inner, outer] sky annulus radii; [] = from the aperture",
+                          list_of(float, "two radii")),
         "sky": Key("median", (str,), "sky estimator: median or clipped-mean",
                    lambda v: None if v in ("median", "clipped-mean") else
                    "must be 'median' or 'clipped-mean'"),
-        "gain_e_per_adu": Key(0.0, (int, float), "detector gain; 0 = EGAIN from the header, else 1"),
+        "gain_e_per_adu": Key(0.0, (int, float), "detector gain; 0 = from the file, else 1"),
         "read_noise_e": Key(0.0, (int, float), "read noise in electrons"),
-        "options": FREE_TABLE,
-    },
-    "timing": {
-        "chain": Key(["diffraction", "square"], (list,), "timing fitters to try, in order",
-                     _names),
-        "options": FREE_TABLE,
-    },
-    "limb": {
-        "chain": Key(["ellipse", "circle"], (list,), "limb fitters to try, in order", _names),
-        "options": FREE_TABLE,
     },
     "report": {
-        "writers": Key([], (list,), "reporters that all run after reduce, fit and limb "
-                       "(and the default of occcore report --format)", _names),
-        "observer": Key([], (list,), "observer-profile TOML files, merged (later wins)", _paths),
-        "options": FREE_TABLE,
+        "observer": Key([], (list,), "observer-profile TOML files, merged (later wins)",
+                        list_of(str, "file paths")),
     },
 }
 
 
-def register_defaults(section: str, **keys: Key) -> None:
-    """Let a core module add keys to a section (used by pipeline modules at import)."""
-    SCHEMA.setdefault(section, {}).update(keys)
+def _schema() -> dict[str, Any]:
+    """The configuration schema: ``[plugins]``, ``[run]``, and for every kind of
+    :data:`occcore.plugin.KINDS` its section with ``chain``, ``options`` and the step's
+    own keys."""
+    from occcore.plugin import KINDS
+    schema: dict[str, Any] = {
+        "plugins": {
+            "autoload": Key(True, (bool,), "load third-party plugins from entry points"),
+            "disable": Key([], (list,), "entry-point or distribution names never loaded",
+                           _names),
+            "extra_modules": Key([], (list,), "importable modules registered as plugins",
+                                 _names),
+        },
+        "run": {
+            "strict": Key(False, (bool,), "stop at the first failure of any step"),
+            "progress": Key(True, (bool,), "show a progress bar on stderr for long runs"),
+            "seed": Key(0, (int,), "seed of the random generator given to plugins"),
+        },
+        "calibrate": {
+            "enabled": Key(False, (bool,), "apply master bias/dark/flat to FITS lights"),
+            "bias": Key("", (str,), "path or glob of extra bias frames"),
+            "dark": Key("", (str,), "path or glob of extra dark frames"),
+            "flat": Key("", (str,), "path or glob of extra flat frames"),
+        },
+    }
+    for entry in KINDS:
+        what = "every one runs" if entry.runs == "all" else "tried in order"
+        schema[entry.section] = {
+            "chain": Key(list(entry.default_chain), (list, str),
+                         f"{entry.name} implementations, {what} ('auto': identify)", _chain),
+            "options": FREE,
+            **STEP_KEYS.get(entry.section, {}),
+        }
+    return schema
+
+
+def _chain(value):
+    return None if isinstance(value, str) else _names(value)
+
+
+SCHEMA = _schema()
+
+# Keys of earlier versions: (old dotted key, new dotted key). They keep working for now,
+# with a message saying where the setting lives today.
+DEPRECATED = {
+    "read.reader": "read.chain",
+    "report.writers": "report.chain",
+}
+
+
+def _deprecations(tree: dict[str, Any], where: str) -> dict[str, Any]:
+    """Move deprecated keys of ``tree`` to where they live now, with a warning."""
+    tree = copy.deepcopy(tree)
+    for old, new in DEPRECATED.items():
+        section, key = old.split(".")
+        table = tree.get(section)
+        if not isinstance(table, dict) or key not in table:
+            continue
+        value = table.pop(key)
+        if not table and section not in SCHEMA:
+            tree.pop(section)
+        log.warning("%s: '%s' is deprecated; use '%s' (it is applied there)", where, old, new)
+        node = tree
+        *parents, last = new.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: '{new}' must be a table to take '{old}'")
+        node[last] = value
+    return tree
 
 
 def defaults() -> dict[str, Any]:
@@ -135,7 +140,7 @@ def defaults() -> dict[str, Any]:
     for section, keys in SCHEMA.items():
         table: dict[str, Any] = {}
         for name, key in keys.items():
-            table[name] = {} if key is FREE_TABLE else copy.deepcopy(key.default)
+            table[name] = {} if key is FREE else copy.deepcopy(key.default)
         out[section] = table
     return out
 
@@ -159,9 +164,9 @@ class Config:
     def section(self, name: str) -> dict[str, Any]:
         return self.data.get(name, {})
 
-    def chain(self, step: str) -> list[str]:
-        kind, key = STEP_KINDS[step]
-        value = self.data[step][key]
+    def chain(self, section: str) -> list[str]:
+        """The implementation names of a step's chain (``[section] chain``)."""
+        value = self.data[section]["chain"]
         return [value] if isinstance(value, str) else list(value)
 
     def options_table(self, step: str, name: str) -> dict[str, Any]:
@@ -194,19 +199,6 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def read_toml(path: Path, what: str = "config file", error: type = ConfigError) -> dict[str, Any]:
-    """A TOML file as a dict; a missing or malformed file raises ``error`` naming it."""
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{what} {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise error(f"{what} {path} cannot be read: {exc}") from None
-
-
 def load_config(path: str | Path | None = None, sets: Iterable[str] = (),
                 cwd: Path | None = None) -> Config:
     """Resolve defaults < file < ``--set`` and check every key (not implementation names)."""
@@ -216,7 +208,7 @@ def load_config(path: str | Path | None = None, sets: Iterable[str] = (),
         candidate = Path(cwd or Path.cwd()) / DEFAULT_FILE
         path = candidate if candidate.is_file() else None
     if path is not None:
-        loaded = read_toml(Path(path))
+        loaded = _deprecations(read_toml(Path(path)), str(path))
         check_keys(loaded, str(path))
         _merge(data, loaded, str(path))
         files.append(str(path))
@@ -226,6 +218,7 @@ def load_config(path: str | Path | None = None, sets: Iterable[str] = (),
         patch: dict[str, Any] = value
         for part in reversed(parts):
             patch = {part: patch}
+        patch = _deprecations(patch, f"--set {item}")
         check_keys(patch, f"--set {item}")
         _merge(data, patch, f"--set {item}")
         overrides.append(item)
@@ -234,35 +227,7 @@ def load_config(path: str | Path | None = None, sets: Iterable[str] = (),
 
 def check_keys(tree: Mapping[str, Any], where: str) -> None:
     """Unknown sections/keys and wrong types -> ConfigError naming the key and the origin."""
-    for section, table in tree.items():
-        if section not in SCHEMA:
-            raise ConfigError(f"{where}: unknown section [{section}]{did_you_mean(section, SCHEMA)}; "
-                              f"known: {', '.join(sorted(SCHEMA))}")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: [{section}] must be a table")
-        keys = SCHEMA[section]
-        for name, value in table.items():
-            if name not in keys:
-                raise ConfigError(f"{where}: unknown key '{section}.{name}'"
-                                  f"{did_you_mean(name, keys)}; known in [{section}]: "
-                                  f"{', '.join(sorted(keys))}")
-            key = keys[name]
-            if key is FREE_TABLE:
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"{where}: '{section}.{name}' must be a table")
-                continue
-            if isinstance(value, bool) and bool not in key.types:
-                ok = False
-            else:
-                ok = isinstance(value, key.types)
-            if not ok:
-                wanted = " or ".join(t.__name__ for t in key.types)
-                raise ConfigError(f"{where}: '{section}.{name}' must be {wanted}, "
-                                  f"not {type(value).__name__} ({value!r})")
-            if key.check is not None:
-                problem = key.check(value)
-                if problem:
-                    raise ConfigError(f"{where}: '{section}.{name}' {problem} (got {value!r})")
+    check_table(tree, SCHEMA, where)
 
 
 def validate(config: Config, registry) -> None:
@@ -271,11 +236,12 @@ def validate(config: Config, registry) -> None:
     Raises UnknownImplementation / AmbiguousImplementation / ConfigError before any
     data is read.
     """
+    from occcore.plugin import KINDS
     where = ", ".join(config.files + config.overrides) or "defaults"
-    for step, (kind, key) in STEP_KINDS.items():
-        names = config.chain(step)
+    for entry in KINDS:
+        step, kind, key = entry.section, entry.name, "chain"
+        names = [n for n in config.chain(step) if n != "auto"]
         if step == "read":
-            names = [n for n in names if n != "auto"]
             for pattern, preferred in config.data["read"]["prefer"].items():
                 if isinstance(preferred, str):
                     preferred = [preferred]
@@ -293,24 +259,6 @@ def validate(config: Config, registry) -> None:
             except OccCoreError as exc:
                 raise type(exc)(f"{where}: [{step}.options.{impl_name}]: {exc}") from None
             make_options(registered.spec, table, f"{where}: [{step}.options.{impl_name}]")
-
-
-def make_options(spec, table: Mapping[str, Any] | None, where: str):
-    """Build an implementation's options object from a table, with a clear error."""
-    table = dict(table or {})
-    if spec.options is None:
-        if table:
-            raise ConfigError(f"{where}: {spec.name!r} takes no options (got {sorted(table)})")
-        return None
-    fields = {f.alias if f.alias else f.name: f for f in attrs.fields(spec.options)}
-    for name in table:
-        if name not in fields:
-            raise ConfigError(f"{where}: unknown option {name!r} for {spec.name!r}"
-                              f"{did_you_mean(name, fields)}; known: {', '.join(sorted(fields))}")
-    try:
-        return spec.options(**table)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: bad option for {spec.name!r}: {exc}") from None
 
 
 def dumps_toml(data: Mapping[str, Any]) -> str:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from occcore.plugin import (AlignerSpec, Event, LimbFitterSpec, PhotometrySpec,
+    from occcore.plugin import (AlignerSpec, Event, LightCurveReaderSpec, LimbFitterSpec,
+                                PhotometrySpec,
                                 ReaderSpec, ReporterSpec, TimeSourceSpec,
                                 TimingFitterSpec)
 
@@ -51,6 +52,28 @@ def occcore_readers() -> Iterable[ReaderSpec]:
         def occcore_readers():
             yield ReaderSpec(name="kiwi", summary="Kiwi OSD video",
                              patterns=("*.kwv",), identify=_identify, open=_open)
+    """
+    yield from ()
+
+
+@hookspec
+def occcore_lightcurve_readers() -> Iterable[LightCurveReaderSpec]:
+    """Register readers of light-curve files (one signal against time): occcore ECSV,
+    PyMovie/PyOTE CSV, Tangra, Limovie, SORA text, or your own dialect.
+
+    When: once. ``occcore fit FILE`` identifies the file like frame readers do
+    (extension < signature < content) unless ``--reader NAME`` (or ``[lightcurve]
+    chain``) names one.
+
+    Yield: :class:`~occcore.plugin.LightCurveReaderSpec` records whose ``read(path, *,
+    options, context)`` returns a :class:`~occcore.model.LightCurve`.
+
+    Example::
+
+        @hookimpl
+        def occcore_lightcurve_readers():
+            yield LightCurveReaderSpec(name="my-csv", summary="my photometer's CSV",
+                                       patterns=("*.mycsv",), identify=_identify, read=_read)
     """
     yield from ()
 
@@ -187,13 +210,7 @@ def occcore_on_event(event: Event) -> None:
     """
 
 
-REGISTRATION_HOOKS = {
-    "reader": "occcore_readers",
-    "time-source": "occcore_time_sources",
-    "aligner": "occcore_aligners",
-    "photometry": "occcore_photometry",
-    "timing-fitter": "occcore_timing_fitters",
-    "limb-fitter": "occcore_limb_fitters",
-    "reporter": "occcore_reporters",
-}
-"""Kind name -> registration hook name."""
+def registration_hooks() -> dict[str, str]:
+    """Kind name -> registration hook name (derived from :data:`occcore.plugin.KINDS`)."""
+    from occcore.plugin import KINDS
+    return {k.name: k.hook for k in KINDS}

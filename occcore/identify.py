@@ -122,12 +122,19 @@ def _rank_key(v: Verdict):
     return (-int(v.level), 0 if v.reader.provider.builtin else 1, -v.reader.spec.priority)
 
 
-def identify(source: Source, registry: Registry) -> Identification:
-    """Ask every auto-identifying reader about ``source`` and rank the answers."""
+def takes(reader: Registered, source: Source) -> bool:
+    """Whether ``reader`` declares that it reads this kind of source (one file, a
+    directory, or several files as one series)."""
+    return source.input in reader.spec.inputs
+
+
+def identify(source: Source, registry: Registry, kind: str = "reader") -> Identification:
+    """Ask every auto-identifying reader of ``kind`` that takes this kind of source about
+    ``source`` and rank the answers."""
     probe = probe_source(source)
     verdicts = []
-    for reader in registry.implementations("reader"):
-        if not reader.spec.auto_identify:
+    for reader in registry.implementations(kind):
+        if not reader.spec.auto_identify or not takes(reader, source):
             continue
         verdicts.append(_ask(reader, probe))
     ranked = sorted((v for v in verdicts if v.level is not None), key=_rank_key)
@@ -135,7 +142,8 @@ def identify(source: Source, registry: Registry) -> Identification:
 
 
 def choose_readers(source: Source, registry: Registry, chosen: Sequence[str] = (),
-                   prefer: dict | None = None) -> tuple[list[Registered], Identification | None]:
+                   prefer: dict | None = None, kind: str = "reader"
+                   ) -> tuple[list[Registered], Identification | None]:
     """The readers to try for ``source``, in order.
 
     An explicit choice (``--reader`` / ``[read] reader``) or a matching ``[read.prefer]``
@@ -148,10 +156,16 @@ def choose_readers(source: Source, registry: Registry, chosen: Sequence[str] = (
                 names = [preferred] if isinstance(preferred, str) else list(preferred)
                 break
     if names:
-        return [registry.get("reader", n) for n in names], None
-    found = identify(source, registry)
+        readers = [registry.get(kind, n) for n in names]
+        refused = [r for r in readers if not takes(r, source)]
+        if refused and len(refused) == len(readers):
+            raise InputError(_refusal(source, refused))
+        return [r for r in readers if takes(r, source)], None
+    found = identify(source, registry, kind)
     if not found.ranked:
-        raise UnknownFormat(_unknown_message(found, registry))
+        others = [r for r in registry.implementations(kind) if r.spec.auto_identify
+                  and not takes(r, source)]
+        raise UnknownFormat(_unknown_message(found, registry, kind, others))
     best = found.ranked[0]
     tied = [v for v in found.ranked[1:] if _rank_key(v) == _rank_key(best)]
     if tied:
@@ -164,13 +178,30 @@ def choose_readers(source: Source, registry: Registry, chosen: Sequence[str] = (
     return [v.reader for v in found.ranked], found
 
 
-def _unknown_message(found: Identification, registry: Registry) -> str:
-    lines = [f"{found.source.display_name}: no reader recognised this source. Readers asked:"]
+_INPUT_WORDS = {"file": "one file", "dir": "a directory", "files": "several files"}
+
+
+def _refusal(source: Source, readers: Sequence[Registered]) -> str:
+    given = _INPUT_WORDS[source.input]
+    if source.input == "files":
+        given = f"{len(source.paths)} files"
+    return "; ".join(f"{source.display_name}: {r.name} reads "
+                     f"{' or '.join(_INPUT_WORDS[i] for i in r.spec.inputs)}, not {given}"
+                     for r in readers)
+
+
+def _unknown_message(found: Identification, registry: Registry, kind: str = "reader",
+                     others: Sequence[Registered] = ()) -> str:
+    what = "light-curve reader" if kind == "lightcurve-reader" else "reader"
+    lines = [f"{found.source.display_name}: no {what} recognised this source. Asked:"]
     for v in found.verdicts:
         reason = v.error or "no match"
         lines.append(f"  {v.reader.name:<14} {str(v.reader.provider):<20} "
                      f"{', '.join(v.reader.spec.patterns) or '-':<24} {reason}")
-    manual = [r.name for r in registry.implementations("reader") if not r.spec.auto_identify]
+    if others:
+        lines.append(f"Not asked, since they do not read {_INPUT_WORDS[found.source.input]}: "
+                     + ", ".join(r.name for r in others))
+    manual = [r.name for r in registry.implementations(kind) if not r.spec.auto_identify]
     if manual:
         lines.append("Readers used only when chosen by name (--reader): " + ", ".join(manual))
     return "\n".join(lines)

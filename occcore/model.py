@@ -12,13 +12,18 @@ they came from and how uncertain they are.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
+
+if TYPE_CHECKING:
+    from astropy.time import Time
+
+# astropy is imported inside the functions that need it: registering plugins (which
+# imports this module) must not pay for it.
 
 TIME_INSTANTS = ("start", "mid", "end")
 TIME_SOURCES = ("gps", "ntp", "pc-clock", "header", "ocr", "index", "unknown")
@@ -65,6 +70,7 @@ def _optional_array_field(dtype=None):
 
 
 def _utc_scalar(t) -> Time:
+    from astropy.time import Time
     t = t if isinstance(t, Time) else Time(t, scale="utc")
     if not t.isscalar:
         raise ValueError("the reference epoch must be a single instant")
@@ -75,10 +81,11 @@ def _time_equal(a: Time, b: Time) -> bool:
     return bool(np.all((a - b).sec == 0))
 
 
-def iso_utc(t: Time) -> str | list[str]:
-    """ISO 8601 UTC with microseconds (``2023-08-06T06:52:40.000000``)."""
+def iso_utc(t: Time, digits: int = 6) -> str | list[str]:
+    """ISO 8601 UTC with microseconds (``2023-08-06T06:52:40.000000``), or ``digits``."""
+    from astropy.time import Time
     t = t.utc
-    out = Time(t, precision=6).isot
+    out = Time(t, precision=digits).isot
     return out.tolist() if isinstance(out, np.ndarray) else out
 
 
@@ -109,6 +116,7 @@ class FrameTimes:
     def from_time(cls, times: Time, *, instant: str, source: str = "unknown",
                   uncertainty_s: float | None = None, note: str = "") -> FrameTimes:
         """Build from an astropy Time array (any scale); the first instant becomes the epoch."""
+        from astropy.time import Time
         times = Time(times).utc
         times = times.reshape(-1)
         epoch = times[0]
@@ -121,6 +129,7 @@ class FrameTimes:
 
     def utc(self, index=None) -> Time:
         """The stamps (or the one at ``index``) as an astropy Time in UTC."""
+        from astropy import units as u
         offsets = self.offsets_s if index is None else self.offsets_s[index]
         # TimeDelta addition keeps the two-double precision of astropy Time.
         return (self.epoch + offsets * u.s).utc
@@ -315,6 +324,85 @@ class FrameSeries:
 
 
 @attrs.frozen(kw_only=True)
+class TimestampQuality:
+    """What is wrong with a series of time stamps, with frame numbers (0-based positions
+    in the series): gaps (dropped frames), duplicated stamps, negative steps
+    (out of order) and cadence changes; ``flags`` marks each affected frame."""
+
+    cadence_s: float | None
+    dropped: tuple[tuple[int, int], ...] = ()       # (frame after the gap, frames missing)
+    duplicated: tuple[int, ...] = ()                # frames with the previous frame's stamp
+    negative_steps: tuple[int, ...] = ()            # frames stamped before the previous one
+    cadence_changes: tuple[int, ...] = ()           # frames whose step is neither 1 nor k cadences
+    flags: np.ndarray = _array_field(np.uint32, default=np.zeros(0, np.uint32))
+
+    @property
+    def clean(self) -> bool:
+        return not (self.dropped or self.duplicated or self.negative_steps or
+                    self.cadence_changes)
+
+    def summary(self, limit: int = 8) -> str:
+        """One line for a person: what was found, with the first frame numbers."""
+        def first(items):
+            items = list(items)
+            text = ", ".join(str(i) for i in items[:limit])
+            return text + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+        parts = []
+        if self.dropped:
+            parts.append(f"{sum(n for _, n in self.dropped)} dropped frame(s) before frame(s) "
+                         f"{first(f for f, _ in self.dropped)}")
+        if self.duplicated:
+            parts.append(f"duplicated stamps at frame(s) {first(self.duplicated)}")
+        if self.negative_steps:
+            parts.append(f"time runs backwards at frame(s) {first(self.negative_steps)}")
+        if self.cadence_changes:
+            parts.append(f"cadence changes at frame(s) {first(self.cadence_changes)}")
+        return "; ".join(parts) or "no timestamp problem found"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cadence_s": self.cadence_s, "dropped": [list(d) for d in self.dropped],
+                "duplicated": list(self.duplicated), "negative_steps": list(self.negative_steps),
+                "cadence_changes": list(self.cadence_changes), "summary": self.summary()}
+
+
+def timestamp_quality(offsets_s, tolerance: float = 0.3) -> TimestampQuality:
+    """Check stamps in file order (never re-sorted): the cadence is the median positive
+    step; a step of k cadences (k >= 2, within ``tolerance`` of a cadence) means k - 1
+    dropped frames, a zero step a duplicate, a negative step an out-of-order stamp, any
+    other step a cadence change (GoPyOTE's +-30 % rule)."""
+    t = np.asarray(offsets_s, np.float64)
+    n = len(t)
+    flags = np.zeros(n, np.uint32)
+    if n < 3:
+        return TimestampQuality(cadence_s=None, flags=flags)
+    step = np.diff(t)
+    positive = step[step > 0]
+    if not len(positive):
+        flags[1:] = np.uint32(FrameFlag.DUPLICATE_TIME)
+        return TimestampQuality(cadence_s=None, duplicated=tuple(range(1, n)), flags=flags)
+    cadence = float(np.median(positive))
+    ratio = step / cadence
+    k = np.rint(ratio)
+    near = np.abs(ratio - k) <= tolerance
+    frame = np.arange(1, n)
+    duplicated = frame[step == 0]
+    negative = frame[step < 0]
+    dropped_mask = (step > 0) & near & (k >= 2)
+    change_mask = (step > 0) & ~near
+    dropped = tuple((int(f), int(m) - 1) for f, m in zip(frame[dropped_mask], k[dropped_mask],
+                                                          strict=True))
+    flags[duplicated] |= np.uint32(FrameFlag.DUPLICATE_TIME)
+    flags[negative] |= np.uint32(FrameFlag.NON_MONOTONIC)
+    flags[frame[dropped_mask]] |= np.uint32(FrameFlag.DROPPED_BEFORE)
+    flags[frame[change_mask]] |= np.uint32(FrameFlag.CADENCE_CHANGE)
+    return TimestampQuality(cadence_s=cadence, dropped=dropped,
+                            duplicated=tuple(int(f) for f in duplicated),
+                            negative_steps=tuple(int(f) for f in negative),
+                            cadence_changes=tuple(int(f) for f in frame[change_mask]),
+                            flags=flags)
+
+
+@attrs.frozen(kw_only=True)
 class TimeStamps:
     """What a time source returns for a frame series: one stamp per frame.
 
@@ -467,26 +555,305 @@ class StepProvenance:
                 "provider": self.provider, "options": dict(self.options),
                 "attempts": [a.to_dict() for a in self.attempts]}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepProvenance:
+        return cls(step=str(data.get("step", "")),
+                   implementation=str(data.get("implementation", "")),
+                   provider=str(data.get("provider", "")), options=data.get("options") or {},
+                   attempts=[Attempt(**{k: a[k] for k in ("implementation", "provider",
+                                                          "status", "reason", "seconds")
+                                        if k in a}) for a in data.get("attempts") or []])
+
+
+OPEN = math.inf
+"""An interval side that does not close (e.g. a 3-sigma bound beyond the data)."""
+
+SIGMA_LEVELS = (1, 2, 3)
+OUTCOMES = ("positive", "negative", "undetermined")
+TIMING_SCHEMA = "occcore.timing/2"
+LIMB_SCHEMA = "occcore.limb/2"
+
+
+def _interval(value):
+    """None, or (minus_s, plus_s): non-negative floats, ``OPEN`` (inf) for a side that does
+    not close. JSON spells an open side ``"open"``."""
+    if value is None:
+        return None
+    try:
+        minus, plus = value
+    except (TypeError, ValueError):
+        raise ValueError(f"an interval is (minus, plus), not {value!r}") from None
+    out = []
+    for side in (minus, plus):
+        side = OPEN if side in ("open", None) else float(side)
+        if math.isnan(side) or side < 0:
+            raise ValueError(f"interval sides must be >= 0 or open, got {value!r}")
+        out.append(side)
+    return tuple(out)
+
+
+def _interval_json(value):
+    if value is None:
+        return None
+    return ["open" if math.isinf(v) else v for v in value]
+
+
+def _optional_time(value):
+    return None if value is None else _utc_scalar(value)
+
+
+@attrs.frozen(kw_only=True)
+class Edge:
+    """One edge of an event (immersion or emersion): its UTC time and its intervals.
+
+    ``err1_s``, ``err2_s`` and ``err3_s`` are the 1, 2 and 3-sigma intervals as
+    ``(minus, plus)`` seconds before and after ``time``; a side may be :data:`OPEN`
+    (``math.inf``: the interval does not close there), and a whole interval None when it
+    was not computed. Only ``time`` is required.
+    """
+
+    time: Time = attrs.field(converter=_utc_scalar, eq=attrs.cmp_using(eq=_time_equal))
+    err1_s: tuple[float, float] | None = attrs.field(default=None, converter=_interval)
+    err2_s: tuple[float, float] | None = attrs.field(default=None, converter=_interval)
+    err3_s: tuple[float, float] | None = attrs.field(default=None, converter=_interval)
+
+    def err(self, sigma: int) -> tuple[float, float] | None:
+        """The ``sigma``-level interval (1, 2 or 3), or None."""
+        if sigma not in SIGMA_LEVELS:
+            raise ValueError(f"sigma must be 1, 2 or 3, not {sigma!r}")
+        return getattr(self, f"err{sigma}_s")
+
+    def is_open(self, sigma: int) -> bool:
+        interval = self.err(sigma)
+        return interval is not None and any(math.isinf(v) for v in interval)
+
+    def largest_err_s(self, sigma: int) -> float | None:
+        """The larger side of the interval (``OPEN`` when a side is open), or None."""
+        interval = self.err(sigma)
+        return None if interval is None else max(interval)
+
+    def err_text(self, sigma: int, decimals: int = 4) -> str:
+        """``-0.0012 +0.0015`` with ``open`` for a side that does not close."""
+        interval = self.err(sigma)
+        if interval is None:
+            return "(not computed)"
+        minus, plus = (("open" if math.isinf(v) else f"{v:.{decimals}f}") for v in interval)
+        return f"-{minus} +{plus}"
+
+    def offset_s(self, epoch: Time) -> float:
+        """Seconds from ``epoch`` to this edge."""
+        return float((self.time - epoch).to_value("s"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time_utc": iso_utc(self.time, digits=9), **{f"err{k}_s": _interval_json(self.err(k))
+                                                  for k in SIGMA_LEVELS}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Edge:
+        from astropy.time import Time
+        return cls(time=Time(data["time_utc"], scale="utc"),
+                   **{f"err{k}_s": data.get(f"err{k}_s") for k in SIGMA_LEVELS})
+
+
+def _edge(value):
+    if value is None or isinstance(value, Edge):
+        return value
+    return Edge(time=value)        # a bare Time: an edge without intervals
+
+
+@attrs.frozen(kw_only=True)
+class TimingReadings:
+    """The readings as the fitter used them: exposure windows ``[start_s, end_s)`` in
+    seconds after ``epoch``, the normalised flux and the fitted model (one per reading)."""
+
+    epoch: Time = attrs.field(converter=_utc_scalar, eq=attrs.cmp_using(eq=_time_equal))
+    start_s: np.ndarray = _array_field(np.float64)
+    end_s: np.ndarray = _array_field(np.float64)
+    flux: np.ndarray = _array_field(np.float64)
+    model: np.ndarray | None = _optional_array_field(np.float64)
+
+    def __attrs_post_init__(self):
+        n = len(self.start_s)
+        for name in ("end_s", "flux", "model"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (n,):
+                raise ValueError(f"readings {name} has shape {value.shape}; expected ({n},)")
+
+    @property
+    def mid_s(self) -> np.ndarray:
+        return 0.5 * (self.start_s + self.end_s)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch_utc": iso_utc(self.epoch, digits=9), "start_s": self.start_s.tolist(),
+                "end_s": self.end_s.tolist(), "flux": self.flux.tolist(),
+                "model": None if self.model is None else self.model.tolist()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TimingReadings:
+        from astropy.time import Time
+        return cls(epoch=Time(data["epoch_utc"], scale="utc"), start_s=data["start_s"],
+                   end_s=data["end_s"], flux=data["flux"], model=data.get("model"))
+
+
+@attrs.frozen(kw_only=True)
+class EventCandidate:
+    """One candidate event of the detection search (seconds after the readings' epoch;
+    None for an edge outside the data)."""
+
+    immersion_s: float | None
+    emersion_s: float | None
+    readings: int
+    log_likelihood: float
+    relative_likelihood_flat: float
+    drop: float
+
+
+@attrs.frozen(kw_only=True)
+class DetectionLimit:
+    """What a negative could have seen: the shallowest drop (fraction of the baseline)
+    lasting ``duration_s`` that would have been called significant at
+    ``false_positive_probability``."""
+
+    duration_s: float
+    drop_fraction: float
+    false_positive_probability: float
+    method: str = ""
+
+
+def _jsonable_mapping(value) -> dict:
+    return dict(value or {})
+
+
+@attrs.frozen(kw_only=True)
+class TimingDiagnostics:
+    """How a timing fit was made: everything a person checks besides the edges. Every
+    field has a default; a fitter fills what it knows."""
+
+    errors_method: str = ""
+    significance_method: str = ""
+    edges_fitted: str = ""              # both | immersion | emersion
+    n_readings: int = 0
+    exposure_s: float | None = None
+    cycle_s: float | None = None
+    time_instant_of_input: str = ""
+    normalisation_degree: int | None = None
+    integration_block: int | None = None       # readings per block of an integrating camera
+    integration_offset: int | None = None
+    sigma_baseline: float | None = None
+    sigma_bottom: float | None = None
+    noise_acf: tuple[float, ...] = attrs.field(default=(), converter=tuple)
+    candidates: tuple[EventCandidate, ...] = attrs.field(default=(), converter=tuple)
+    profile_intervals: Mapping[str, Any] = attrs.field(factory=dict, converter=_jsonable_mapping)
+    monte_carlo_intervals: Mapping[str, Any] = attrs.field(factory=dict,
+                                                           converter=_jsonable_mapping)
+    physics: Mapping[str, Any] = attrs.field(factory=dict, converter=_jsonable_mapping)
+    model_evaluations: int = 0
+    fit_seconds: float = 0.0
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_jsonable_mapping)
+
+
+def _float_or_none(value):
+    return None if value is None else float(value)
+
+
+def _json_float(value):
+    return None if value is None or not math.isfinite(value) else value
+
 
 @attrs.frozen(kw_only=True)
 class TimingResult:
-    """Immersion (disappearance) and emersion (reappearance) with two-sided error bars in s."""
+    """The timing of one light curve: an outcome and, for a positive, the immersion
+    (disappearance) and emersion (reappearance) edges.
+
+    ``outcome`` is ``positive`` (an event, with its significance), ``negative`` (analysed,
+    no significant event; ``detection_limit`` says what could have been seen) or
+    ``undetermined`` (could not be analysed; ``reason`` says why). A third-party fitter
+    needs only ``model`` and the edges; everything else has a default.
+    """
 
     model: str
-    immersion: Time | None
-    emersion: Time | None
-    immersion_err_s: tuple[float, float] | None = None      # (minus, plus), 1 sigma
-    emersion_err_s: tuple[float, float] | None = None
-    immersion_err3_s: tuple[float, float] | None = None     # 3 sigma
-    emersion_err3_s: tuple[float, float] | None = None
+    outcome: str = attrs.field(default="positive", validator=attrs.validators.in_(OUTCOMES))
+    immersion: Edge | None = attrs.field(default=None, converter=_edge)
+    emersion: Edge | None = attrs.field(default=None, converter=_edge)
     chi2: float = float("nan")
     dof: int = 0
     baseline: float = float("nan")
     bottom: float = float("nan")
     snr: float = float("nan")
     false_positive_probability: float = float("nan")
-    params: Mapping[str, Any] = attrs.field(factory=dict)
+    reason: str = ""
+    readings: TimingReadings | None = None
+    detection_limit: DetectionLimit | None = None
+    diagnostics: TimingDiagnostics = attrs.field(factory=TimingDiagnostics)
+    source: str = ""
+    column: str | None = None
     provenance: tuple[StepProvenance, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def edges(self) -> tuple[tuple[str, Edge], ...]:
+        """``(("immersion", edge), ("emersion", edge))`` for the edges that are there."""
+        return tuple((name, e) for name, e in (("immersion", self.immersion),
+                                              ("emersion", self.emersion)) if e is not None)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.immersion is None or self.emersion is None:
+            return None
+        return float((self.emersion.time - self.immersion.time).to_value("s"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``timing.json`` (schema :data:`TIMING_SCHEMA`)."""
+        d = self.diagnostics
+        diagnostics = attrs.asdict(d, recurse=False)
+        diagnostics["candidates"] = [attrs.asdict(c) for c in d.candidates]
+        diagnostics["noise_acf"] = list(d.noise_acf)
+        diagnostics["notes"] = list(d.notes)
+        return {
+            "schema": TIMING_SCHEMA, "outcome": self.outcome, "model": self.model,
+            "reason": self.reason,
+            "immersion": None if self.immersion is None else self.immersion.to_json(),
+            "emersion": None if self.emersion is None else self.emersion.to_json(),
+            "duration_s": self.duration_s,
+            "chi2": _json_float(self.chi2), "dof": self.dof,
+            "baseline": _json_float(self.baseline), "bottom": _json_float(self.bottom),
+            "snr": _json_float(self.snr),
+            "false_positive_probability": _json_float(self.false_positive_probability),
+            "detection_limit": None if self.detection_limit is None else
+            attrs.asdict(self.detection_limit),
+            "source": self.source, "column": self.column,
+            "diagnostics": diagnostics,
+            "readings": None if self.readings is None else self.readings.to_json(),
+            "provenance": [p.to_dict() for p in self.provenance],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TimingResult:
+        """Read ``timing.json``; a file of another schema raises ValueError."""
+        if data.get("schema") != TIMING_SCHEMA:
+            raise ValueError(f"schema {data.get('schema')!r} is not {TIMING_SCHEMA!r}")
+        raw = dict(data.get("diagnostics") or {})
+        raw["candidates"] = [EventCandidate(**c) for c in raw.get("candidates") or []]
+        known = {f.name for f in attrs.fields(TimingDiagnostics)}
+        diagnostics = TimingDiagnostics(**{k: v for k, v in raw.items() if k in known})
+        limit = data.get("detection_limit")
+
+        def number(key):
+            value = data.get(key)
+            return float("nan") if value is None else float(value)
+
+        return cls(
+            model=data["model"], outcome=data["outcome"], reason=data.get("reason", ""),
+            immersion=None if data.get("immersion") is None else Edge.from_json(data["immersion"]),
+            emersion=None if data.get("emersion") is None else Edge.from_json(data["emersion"]),
+            chi2=number("chi2"), dof=int(data.get("dof") or 0), baseline=number("baseline"),
+            bottom=number("bottom"), snr=number("snr"),
+            false_positive_probability=number("false_positive_probability"),
+            detection_limit=None if limit is None else DetectionLimit(**limit),
+            readings=None if data.get("readings") is None else
+            TimingReadings.from_json(data["readings"]),
+            diagnostics=diagnostics, source=data.get("source", ""), column=data.get("column"),
+            provenance=[StepProvenance.from_dict(p) for p in data.get("provenance") or []])
 
 
 @attrs.frozen(kw_only=True)
@@ -565,7 +932,7 @@ class ReportInput:
 
     ``lightcurve`` is the analysed signal (the one the timing fit used, else the
     normalised ratio); ``apertures`` the net flux of every aperture by name; ``timing``
-    and ``limb`` the contents of ``timing.json`` and ``limb.json``; ``profile`` the
+    the timing result (``timing.json``) and ``limb`` the content of ``limb.json``; ``profile`` the
     observer profile (sections observer, site, equipment, event, conditions); ``steps``
     the provenance of every step that produced them, fallbacks included.
     """
@@ -573,7 +940,7 @@ class ReportInput:
     directory: Any
     lightcurve: LightCurve | None = None
     apertures: Mapping[str, LightCurve] = attrs.field(factory=dict)
-    timing: Mapping[str, Any] | None = None
+    timing: TimingResult | None = None
     limb: Mapping[str, Any] | None = None
     profile: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     steps: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)

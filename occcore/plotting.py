@@ -6,13 +6,13 @@ is imported only when a figure is made, with the Agg canvas (no display needed).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.time import Time
 
-from occcore.model import LIMB_PARAMS, ellipse_radius_km
+from occcore.model import LIMB_PARAMS, TimingResult, ellipse_radius_km, iso_utc
 from occcore.output import atomic_path
 
 
@@ -32,52 +32,48 @@ def save_figure(fig, path: str | Path, fmt: str = "png") -> Path:
     return Path(path)
 
 
-def _seconds_after(utc: str | None, epoch_utc: str) -> float | None:
-    if utc is None:
-        return None
-    return float((Time(utc, scale="utc") - Time(epoch_utc, scale="utc")).to_value("s"))
-
-
-def draw_timing(fig, timing: dict[str, Any], title: str) -> None:
-    """Data, model and residuals; the edges with their 1 and 3 sigma bands; the whole curve
-    and a zoom on each edge. ``timing`` is the content of timing.json."""
-    readings = timing["readings"]
-    start = np.array(readings["start_s"])
-    end = np.array(readings["end_s"])
-    mid = 0.5 * (start + end)
-    flux = np.array(readings["flux"])
-    model = np.array(readings["model"])
-    edges = [(name, _seconds_after(timing.get(f"{name}_utc"), timing["epoch_utc"]),
-              timing.get(f"{name}_err_s"), timing.get(f"{name}_err3_s"), timing.get(f"{name}_utc"))
-             for name in ("immersion", "emersion")]
-    edges = [e for e in edges if e[1] is not None]
+def draw_timing(fig, result: TimingResult, title: str) -> None:
+    """Data, model and residuals; the edges with their 1 and 3 sigma bands (an open side
+    drawn to the edge of the panel); the whole curve and a zoom on each edge."""
+    readings = result.readings
+    if readings is None:
+        raise ValueError("the timing result holds no readings to draw")
+    start, end = readings.start_s, readings.end_s
+    mid = readings.mid_s
+    flux = readings.flux
+    model = readings.model if readings.model is not None else np.full_like(flux, np.nan)
+    edges = [(name, e.offset_s(readings.epoch), e) for name, e in result.edges]
     t0 = edges[0][1] if edges else mid[0]
     grid = fig.add_gridspec(2, 1 + len(edges), height_ratios=(3, 1), hspace=0.08, wspace=0.25)
     columns = [(None, "whole light curve")] + [(e, e[0]) for e in edges]
+    span = float(end[-1] - start[0])
     for col, (edge, label) in enumerate(columns):
         top = fig.add_subplot(grid[0, col])
         bottom = fig.add_subplot(grid[1, col], sharex=top)
         x = mid - t0
         top.plot(x, flux, ".", ms=3, color="0.3", label="data (normalised)")
-        top.step(x, model, where="mid", color="tab:red", lw=1.2, label=f"{timing['model']} model")
+        top.step(x, model, where="mid", color="tab:red", lw=1.2, label=f"{result.model} model")
         bottom.plot(x, flux - model, ".", ms=3, color="0.3")
         bottom.axhline(0, color="tab:red", lw=0.8)
-        for _name, t, err1, err3, _utc in edges:
+        for _name, t, e in edges:
             for ax in (top, bottom):
                 ax.axvline(t - t0, color="tab:blue", lw=1)
-                if err3:
-                    ax.axvspan(t - t0 - err3[0], t - t0 + err3[1], color="tab:blue", alpha=0.12)
-                if err1:
-                    ax.axvspan(t - t0 - err1[0], t - t0 + err1[1], color="tab:blue", alpha=0.3)
+                for sigma, alpha in ((3, 0.12), (1, 0.3)):
+                    interval = e.err(sigma)
+                    if interval is None:
+                        continue
+                    minus, plus = (min(v, 2 * span) for v in interval)   # open: off the panel
+                    ax.axvspan(t - t0 - minus, t - t0 + plus, color="tab:blue", alpha=alpha)
         if edge is not None:
-            scale = max(edge[3][0] + edge[3][1] if edge[3] else 0, 8 * (end - start).mean())
+            e = edge[2]
+            width3 = sum(v for v in (e.err(3) or (0, 0)) if math.isfinite(v))
+            scale = max(width3, 8 * float((end - start).mean()))
             top.set_xlim(edge[1] - t0 - 2 * scale, edge[1] - t0 + 2 * scale)
-            top.set_title(f"{label} {edge[4][11:]} UTC\n"
-                          f"-{edge[2][0]:.4f} / +{edge[2][1]:.4f} s (1σ, dark band; 3σ light)",
-                          fontsize=8)
+            top.set_title(f"{label} {iso_utc(e.time)[11:]} UTC\n"
+                          f"{e.err_text(1)} s (1σ, dark band; 3σ light)", fontsize=8)
         else:
-            top.set_title(f"{title}\n{timing['model']} model, χ² {timing['chi2']:.1f} / "
-                          f"{timing['dof']}, SNR {timing['snr']:.1f}", fontsize=8)
+            top.set_title(f"{title}\n{result.model} model, χ² {result.chi2:.1f} / "
+                          f"{result.dof}, SNR {result.snr:.1f}", fontsize=8)
             top.legend(fontsize=7, loc="lower left")
         top.tick_params(labelbottom=False)
         bottom.set_xlabel(f"s after {'immersion' if edges else 'start'}", fontsize=8)

@@ -45,18 +45,43 @@ import numpy as np
 import pluggy
 
 from occcore.errors import CorruptSource, InputError, LimitExceeded
+from occcore import results
 from occcore.model import FrameSeries
 from occcore.output import atomic_path, write_text
-from occcore.plotting import draw_limb, draw_timing, new_figure, save_figure
 
 __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
     "LimitExceeded",
     "Probe", "Source", "StepContext", "Event",
     "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
-    "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec", "SPEC_TYPES",
+    "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec",
+    "LightCurveReaderSpec", "Kind", "KINDS", "kind_of", "SPEC_TYPES",
     "atomic_path", "write_text", "new_figure", "save_figure", "draw_timing", "draw_limb",
 ]
+
+def new_figure(width_in: float, height_in: float):
+    """A matplotlib Figure on the Agg canvas (no display needed)."""
+    from occcore.plotting import new_figure as make
+    return make(width_in, height_in)
+
+
+def save_figure(fig, path, fmt: str = "png"):
+    """Save ``fig`` atomically; returns the path."""
+    from occcore.plotting import save_figure as save
+    return save(fig, path, fmt)
+
+
+def draw_timing(fig, result, title: str) -> None:
+    """occcore's timing figure (data, model, residuals, edge bands) for a TimingResult."""
+    from occcore.plotting import draw_timing as draw
+    draw(fig, result, title)
+
+
+def draw_limb(ax, limb, title: str) -> None:
+    """occcore's limb figure (chords, negative paths, limb and its band)."""
+    from occcore.plotting import draw_limb as draw
+    draw(ax, limb, title)
+
 
 API_VERSION = 1
 """The plugin-API major version this occcore provides; records carry ``api``."""
@@ -146,8 +171,19 @@ class Source:
 
     @property
     def path(self) -> Path:
-        """The single path of a one-file source."""
+        """The single path of a one-file (or one-directory) source; a source of several
+        files raises, so a reader can never read the first file of a glob by mistake."""
+        if len(self.paths) != 1:
+            raise InputError(f"{self.display_name}: {len(self.paths)} files where one was "
+                             "expected (this reader reads one file; use `paths`)")
         return self.paths[0]
+
+    @property
+    def input(self) -> str:
+        """What this source is to a reader: ``"file"``, ``"dir"`` or ``"files"``."""
+        if self.kind in ("file", "archive"):
+            return "file"
+        return "dir" if self.kind == "dir" else "files"
 
 
 @attrs.frozen(kw_only=True)
@@ -235,6 +271,70 @@ class ImplementationSpec:
         return self.options(**(table or {}))
 
 
+# -- the table of kinds ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Kind:
+    """One kind of plugin, the single place every other table is derived from: the
+    registry (which hook yields which record), the configuration schema (which section
+    holds its chain and options), ``occcore plugins``, the runtime result checks and the
+    conformance contracts.
+
+    ``runs`` is ``"chain"`` (the first accepted implementation wins, in the order of
+    ``[section] chain``) or ``"all"`` (every implementation in the chain runs: reporters).
+    ``check(result, ...)`` returns None for a good result or the reason it is not; the
+    step's gate and the contract tests both call it.
+    """
+
+    name: str
+    record: type
+    hook: str
+    section: str
+    default_chain: tuple[str, ...] = attrs.field(converter=tuple)
+    result: str
+    check: Callable[..., str | None]
+    folder: str
+    step: str
+    output: str = ""
+    runs: str = attrs.field(default="chain", validator=attrs.validators.in_(("chain", "all")))
+    summary: str = ""
+
+
+KINDS: list[Kind] = []
+"""Every kind, in pipeline order (filled by :func:`kind` as the records are defined)."""
+
+
+def kind(**fields):
+    """Class decorator: declare the decorated record type as a kind (see :class:`Kind`)."""
+    def register(record: type) -> type:
+        entry = Kind(record=record, **fields)
+        record.kind = entry.name
+        KINDS.append(entry)
+        return record
+    return register
+
+
+def kind_of(name: str) -> Kind:
+    """The :class:`Kind` called ``name`` (``"reader"``, ``"timing-fitter"`` ...)."""
+    for entry in KINDS:
+        if entry.name == name:
+            return entry
+    raise KeyError(f"unknown kind {name!r}; kinds: {', '.join(k.name for k in KINDS)}")
+
+
+_INPUTS = ("file", "dir", "files")
+
+
+def _valid_inputs(instance, attribute, value):
+    unknown = [v for v in value if v not in _INPUTS]
+    if unknown or not value:
+        raise ValueError(f"inputs of {instance.name!r} must be among {_INPUTS}, not {value!r}")
+
+
+@kind(name="reader", hook="occcore_readers", section="read", default_chain=("auto",),
+      result="FrameSeries", check=results.check_series, folder="plugins/readers",
+      step="occcore.steps.read", summary="frames in: FITS, SER, archives, video")
 @attrs.frozen(kw_only=True)
 class ReaderSpec(ImplementationSpec):
     """A reader: ``open(source, *, options, context) -> FrameSeries``.
@@ -252,43 +352,35 @@ class ReaderSpec(ImplementationSpec):
     patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     auto_identify: bool = True
     priority: int = 0
-    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple)
+    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple,
+                                          validator=_valid_inputs)
 
-    kind = "reader"
 
-
+@kind(name="lightcurve-reader", hook="occcore_lightcurve_readers", section="lightcurve",
+      default_chain=("auto",), result="LightCurve", check=results.check_lightcurve,
+      folder="plugins/lightcurves", step="occcore.steps.timing",
+      summary="light-curve files in: occcore ECSV, PyMovie/PyOTE, Tangra, Limovie, SORA")
 @attrs.frozen(kw_only=True)
-class AlignerSpec(ImplementationSpec):
-    """An aligner: ``align(request, *, options, context) -> Track``."""
+class LightCurveReaderSpec(ImplementationSpec):
+    """A light-curve reader: ``read(path, *, options, context) -> LightCurve``.
 
-    align: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "aligner"
+    Identified like frame readers: ``identify(probe)`` (extension < signature < content)
+    and ``patterns``; ``auto_identify=False`` when it must be chosen by name.
+    """
 
-
-@attrs.frozen(kw_only=True)
-class PhotometrySpec(ImplementationSpec):
-    """Photometry: ``measure(request, *, options, context) -> Photometry``."""
-
-    measure: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "photometry"
-
-
-@attrs.frozen(kw_only=True)
-class TimingFitterSpec(ImplementationSpec):
-    """A timing fitter: ``fit(lightcurve, *, options, context) -> TimingResult``."""
-
-    fit: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "timing-fitter"
+    read: Callable[..., Any] = attrs.field(validator=_callable)
+    identify: Callable[[Probe], Any] | None = None
+    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    auto_identify: bool = True
+    priority: int = 0
+    inputs: tuple[str, ...] = attrs.field(default=("file",), converter=tuple,
+                                          validator=_valid_inputs)
 
 
-@attrs.frozen(kw_only=True)
-class LimbFitterSpec(ImplementationSpec):
-    """A limb fitter: ``fit(chords, *, options, context) -> LimbFit``."""
-
-    fit: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "limb-fitter"
-
-
+@kind(name="time-source", hook="occcore_time_sources", section="time",
+      default_chain=("vti-ocr", "container"), result="TimeStamps",
+      check=results.check_time_stamps, folder="plugins/timesources", step="occcore.steps.reduce",
+      summary="the time of every frame: burned-in VTI timestamps, the container's clock")
 @attrs.frozen(kw_only=True)
 class TimeSourceSpec(ImplementationSpec):
     """A time source: ``stamp(series, *, options, context) -> TimeStamps``.
@@ -299,24 +391,63 @@ class TimeSourceSpec(ImplementationSpec):
     """
 
     stamp: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "time-source"
 
 
+@kind(name="aligner", hook="occcore_aligners", section="align",
+      default_chain=("tracker", "astroalign", "roi", "coords"), result="Track",
+      check=results.check_track, folder="plugins/aligners", step="occcore.steps.reduce",
+      output="lightcurve.ecsv", summary="where every star is in every frame")
+@attrs.frozen(kw_only=True)
+class AlignerSpec(ImplementationSpec):
+    """An aligner: ``align(request, *, options, context) -> Track``."""
+
+    align: Callable[..., Any] = attrs.field(validator=_callable)
+
+
+@kind(name="photometry", hook="occcore_photometry", section="photometry",
+      default_chain=("sep", "photutils"), result="Photometry", check=results.check_photometry,
+      folder="plugins/photometry", step="occcore.steps.reduce", output="lightcurve.ecsv",
+      summary="aperture photometry of every star in every frame")
+@attrs.frozen(kw_only=True)
+class PhotometrySpec(ImplementationSpec):
+    """Photometry: ``measure(request, *, options, context) -> Photometry``."""
+
+    measure: Callable[..., Any] = attrs.field(validator=_callable)
+
+
+@kind(name="timing-fitter", hook="occcore_timing_fitters", section="timing",
+      default_chain=("diffraction", "square"), result="TimingResult",
+      check=results.check_timing_result, folder="plugins/fitters",
+      step="occcore.steps.timing", output="timing.json",
+      summary="immersion and emersion of a light curve (occcore fit)")
+@attrs.frozen(kw_only=True)
+class TimingFitterSpec(ImplementationSpec):
+    """A timing fitter: ``fit(lightcurve, *, options, context) -> TimingResult``."""
+
+    fit: Callable[..., Any] = attrs.field(validator=_callable)
+
+
+@kind(name="limb-fitter", hook="occcore_limb_fitters", section="limb",
+      default_chain=("ellipse", "circle"), result="LimbFit", check=results.check_limb_fit,
+      folder="plugins/fitters", step="occcore.steps.limb", output="limb.json",
+      summary="the limb of the occulting body from chords (occcore limb)")
+@attrs.frozen(kw_only=True)
+class LimbFitterSpec(ImplementationSpec):
+    """A limb fitter: ``fit(chords, *, options, context) -> LimbFit``."""
+
+    fit: Callable[..., Any] = attrs.field(validator=_callable)
+
+
+@kind(name="reporter", hook="occcore_reporters", section="report", default_chain=(),
+      result="list of paths", check=results.check_written, folder="plugins/reporters",
+      step="occcore.steps.report", runs="all",
+      summary="reports the community reads: SORA, IOTA-ES, NA Excel, CSV, VizieR, plots")
 @attrs.frozen(kw_only=True)
 class ReporterSpec(ImplementationSpec):
     """A reporter: ``write(run, destination, *, options, context) -> list[Path]``."""
 
     write: Callable[..., Any] = attrs.field(validator=_callable)
-    kind = "reporter"
 
 
-SPEC_TYPES: dict[str, type[ImplementationSpec]] = {
-    "reader": ReaderSpec,
-    "time-source": TimeSourceSpec,
-    "aligner": AlignerSpec,
-    "photometry": PhotometrySpec,
-    "timing-fitter": TimingFitterSpec,
-    "limb-fitter": LimbFitterSpec,
-    "reporter": ReporterSpec,
-}
-"""Kind name -> record type, in pipeline order."""
+SPEC_TYPES: dict[str, type[ImplementationSpec]] = {k.name: k.record for k in KINDS}
+"""Kind name -> record type, in pipeline order (derived from :data:`KINDS`)."""

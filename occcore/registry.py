@@ -99,7 +99,7 @@ class PluginRow:
     kind: str
     name: str
     provider: str
-    status: str           # active | unavailable | broken | ambiguous
+    status: str           # active | unavailable | broken | ambiguous | duplicate
     reason: str = ""
 
     def to_dict(self) -> dict:
@@ -147,9 +147,6 @@ class Registry:
             f"{kind} name {name!r} is registered by {len(found)} plugins: {providers}. "
             "Use the qualified name (plugin/name) in the configuration.")
 
-    def check_name(self, kind: str, name: str) -> None:
-        self.get(kind, name)
-
     # -- reporting -----------------------------------------------------------------------------
     def rows(self) -> list[PluginRow]:
         """Every implementation and every broken plugin, for ``occcore plugins``."""
@@ -169,8 +166,10 @@ class Registry:
                 rows.append(PluginRow(kind=kind, name=r.name if counts[r.name] == 1 else r.qualified_name,
                                       provider=str(r.provider), status=status, reason=reason))
         for f in self.failures:
-            rows.append(PluginRow(kind=f.kind, name=f.plugin, provider=str(f.provider),
-                                  status="broken", reason=f.reason))
+            rows.append(PluginRow(kind="plugin" if f.kind == "duplicate" else f.kind,
+                                  name=f.plugin, provider=str(f.provider),
+                                  status="duplicate" if f.kind == "duplicate" else "broken",
+                                  reason=f.reason))
         return rows
 
     # -- events --------------------------------------------------------------------------------
@@ -208,7 +207,14 @@ class _Loader:
         """Register one plugin object; any problem makes it a failure, not a crash."""
         name = provider.plugin
         if self.pm.has_plugin(name) or name in self.providers:
-            return False   # the same distribution seen twice on sys.path
+            first = self.providers.get(name)
+            if first is not None and (first.distribution, first.builtin) == \
+                    (provider.distribution, provider.builtin):
+                return False   # the same distribution seen twice on sys.path
+            self._fail(name, provider, f"entry-point name {name!r} is already taken by "
+                       f"{first}; this one was not loaded (rename one of them)",
+                       kind="duplicate")
+            return False
         problem = self._check_impls(obj)
         if problem is None:
             try:
@@ -241,14 +247,16 @@ class _Loader:
         return None
 
     def _fail(self, plugin: str, provider: Provider, reason: str, kind: str = "plugin"):
-        log.warning("occcore plugin %s (%s) is broken and was skipped: %s", plugin, provider, reason)
+        what = "was not loaded" if kind == "duplicate" else "is broken and was skipped"
+        log.warning("occcore plugin %s (%s) %s: %s", plugin, provider, what, reason)
         self.failures.append(PluginFailure(plugin=plugin, provider=provider, reason=reason,
                                            kind=kind))
 
     def load_builtins(self):
         for module_name in _builtin_modules():
             module = importlib.import_module(module_name)
-            self.register(module, Provider(plugin=module_name.rsplit(".", 1)[-1], builtin=True))
+            self.register(module, Provider(plugin=module_name.removeprefix(f"{BUILTIN_PACKAGE}."),
+                                          builtin=True))
 
     def load_entry_points(self, allow: list[str] | None, deny: list[str]):
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -280,7 +288,7 @@ class _Loader:
 
     def collect(self) -> Registry:
         entries: dict[str, list[Registered]] = {kind: [] for kind in SPEC_TYPES}
-        for kind, hook_name in hookspecs.REGISTRATION_HOOKS.items():
+        for kind, hook_name in hookspecs.registration_hooks().items():
             record_type = SPEC_TYPES[kind]
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 provider = self.providers[impl.plugin_name]

@@ -26,7 +26,7 @@ def test_hook_signatures_match_the_snapshot():
 
 
 def test_every_kind_has_a_registration_hook():
-    assert set(hookspecs.REGISTRATION_HOOKS) == set(SPEC_TYPES)
-    for hook in hookspecs.REGISTRATION_HOOKS.values():
+    assert set(hookspecs.registration_hooks()) == set(SPEC_TYPES)
+    for hook in hookspecs.registration_hooks().values():
         assert hook in _specs()
         assert list(inspect.signature(_specs()[hook]).parameters) == []

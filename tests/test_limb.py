@@ -13,7 +13,7 @@ from occcore.config import load_config
 from occcore.errors import InputError
 from occcore.geometry import (AU_KM, Elements, EphemerisTable, Geometry, Star, observer_gcrs_km,
                               orthographic, read_ephemeris)
-from occcore.limb import fit_limb
+from occcore.steps.limb import fit_limb
 from occcore.model import Chord, ellipse_radius_km
 from occcore.plugin import NotApplicable, StepContext
 from occcore.synthetic import ellipse_chords

@@ -36,10 +36,10 @@ def test_builtins_are_not_entry_points_of_occcore_itself():
 
 
 def test_every_builtin_module_is_registered(occ_builtin_registry):
-    modules = {m.rsplit(".", 1)[-1] for m in occplugins.BUILTIN_PLUGINS}
-    providers = {r.provider.plugin for kind in ("reader", "aligner", "photometry",
-                                                "timing-fitter", "limb-fitter", "reporter")
-                 for r in occ_builtin_registry.implementations(kind)}
+    from occcore.plugin import KINDS
+    modules = {m.removeprefix("occplugins.") for m in occplugins.BUILTIN_PLUGINS}
+    providers = {r.provider.plugin for kind in KINDS
+                 for r in occ_builtin_registry.implementations(kind.name)}
     assert modules <= providers
 
 

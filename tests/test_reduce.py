@@ -9,7 +9,7 @@ from occcore.api import Session
 from occcore.cli import main
 from occcore.config import load_config
 from occcore.model import FrameFlag
-from occcore.reduce import reduce
+from occcore.steps.reduce import reduce
 from occcore.synthetic import star_field, write_fits_series, write_ser
 
 STARS = ((70.0, 60.0, 30000.0), (130.0, 45.0, 50000.0), (45.0, 100.0, 70000.0))
@@ -82,7 +82,7 @@ def test_outputs_columns_metadata_and_mid_exposure_times(tmp_path):
     assert meta["time_instant"] == "mid" and meta["time_instant_of_source"] == "start"
     assert meta["reader"] == "ser"
     steps = [s["step"] for s in meta["provenance"]["steps"]]
-    assert steps == ["read", "align", "photometry"]
+    assert steps == ["read", "time", "align", "photometry"]
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run["config"]["align"]["chain"][0] == "tracker"
     assert run["versions"]["occcore"]
@@ -229,7 +229,7 @@ def test_tracker_declines_when_it_loses_the_field_and_roi_takes_over(tmp_path):
                  "align.options.tracker.max_lost_frames=10", "align.min_aligned_fraction=0.4") as s:
         result = reduce(s, path, tmp_path / "out", target=STARS[0][:2], references=[STARS[1][:2]],
                         guide=STARS[2][:2], plot=False)
-    attempts = result.provenance.steps[1].attempts
+    attempts = next(s for s in result.provenance.steps if s.step == "align").attempts
     assert attempts[0].status == "declined" and "lost the field" in attempts[0].reason
     assert attempts[1].implementation == "roi" and attempts[1].status == "ok"
     assert np.all(result.track.flags[60:] & FrameFlag.ALIGN_UNCERTAIN)

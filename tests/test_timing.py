@@ -10,13 +10,18 @@ from occcore.cli import main
 from occcore.config import load_config
 from occcore.lcio import read_lightcurve
 from occcore.model import FrameTimes, LightCurve
-from occcore.plugin import NotApplicable, StepContext
+from occcore.plugin import StepContext
 from occcore.synthetic import diffraction_lightcurve, square_well_lightcurve
-from occcore.timing import fit_lightcurve
+from occcore.steps.timing import fit_lightcurve
 from occplugins.fitters import diffraction, square
 from occplugins.fitters import _timing as tm
 
 SORA_REF = Time("2017-06-22 00:00", scale="utc")
+
+
+UNDATED = "2020-02-13"
+"""The PyOTE/R-OTE examples are synthetic and give times of day without a date: the
+tests give one (any date will do; only the seconds of day are compared)."""
 
 
 def session(tmp_path, *sets):
@@ -37,10 +42,10 @@ def test_sora_example_1a_inside_published_1sigma(shared_fixtures, tmp_path):
                              physics=dict(velocity=22.0, distance=15.0, star_diameter=0.2,
                                           wavelength=0.7, bandwidth=0.3), outdir=tmp_path)
     r = out.result
-    assert abs(seconds(r.immersion) - 76880.325) < 0.030
-    assert abs(seconds(r.emersion) - 76890.349) < 0.033
+    assert abs(seconds(r.immersion.time) - 76880.325) < 0.030
+    assert abs(seconds(r.emersion.time) - 76890.349) < 0.033
     # error bars of the size SORA publishes (0.030 / 0.033), two-sided
-    assert 0.015 < r.immersion_err_s[0] < 0.06 and 0.015 < r.immersion_err_s[1] < 0.06
+    assert 0.015 < r.immersion.err1_s[0] < 0.06 and 0.015 < r.immersion.err1_s[1] < 0.06
     assert (tmp_path / "timing.png").stat().st_size > 20_000
 
 
@@ -53,8 +58,8 @@ def test_sora_example_1b_inside_dense_grid_1sigma(shared_fixtures, tmp_path):
                                           wavelength=0.8, bandwidth=0.2))
     r = out.result
     assert r.emersion is None
-    assert abs(seconds(r.immersion) - 76880.324) < 0.032       # dense-grid check
-    assert abs(seconds(r.immersion) - 76880.323) < 0.030       # notebook
+    assert abs(seconds(r.immersion.time) - 76880.324) < 0.032       # dense-grid check
+    assert abs(seconds(r.immersion.time) - 76880.323) < 0.030       # notebook
 
 
 # -- PyOTE's model light curves -----------------------------------------------------------
@@ -76,7 +81,7 @@ def _header(path):
 
 def _pyote_fit(path, instant=None):
     h = _header(path)
-    lc = read_lightcurve(path, exposure_s=h["frame"])
+    lc = read_lightcurve(path, exposure_s=h["frame"], date=UNDATED)
     if instant:
         import attrs
         lc = attrs.evolve(lc, times=attrs.evolve(lc.times, instant=instant))
@@ -94,8 +99,8 @@ def test_pyote_penumbral_edges_within_3sigma(shared_fixtures):
                               "edge_on_disk_standard_penumbral_D55_R35_shotnoise_2.0_readnoise_20.0.csv")
     h, lc, r = _pyote_fit(path)
     for edge, truth in (("immersion", h["D"]), ("emersion", h["R"])):
-        found = (getattr(r, edge) - lc.times.epoch).to_value("s")
-        minus, plus = getattr(r, f"{edge}_err3_s")
+        found = getattr(r, edge).offset_s(lc.times.epoch)
+        minus, plus = getattr(r, edge).err3_s
         assert -minus <= truth - found <= plus, (edge, truth, found, minus, plus)
 
 
@@ -107,20 +112,21 @@ def test_pyote_high_rho_diffraction(shared_fixtures):
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "high-rho-diffraction_shotnoise_2.0_readnoise_20.0.csv")
     h, lc, r = _pyote_fit(path, instant="mid")
-    d = (r.immersion - lc.times.epoch).to_value("s")
-    e = (r.emersion - lc.times.epoch).to_value("s")
-    assert -r.immersion_err3_s[0] <= h["D"] - d <= r.immersion_err3_s[1]
+    d = (r.immersion.time - lc.times.epoch).to_value("s")
+    e = (r.emersion.time - lc.times.epoch).to_value("s")
+    assert -r.immersion.err3_s[0] <= h["D"] - d <= r.immersion.err3_s[1]
     assert abs(h["R"] - e) < h["frame"] / 3
 
 
 def test_pyote_total_miss_has_no_event(shared_fixtures, tmp_path, capsys):
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "diffraction_miss_shotnoise_1.0_readnoise_20.0.csv")
-    code = main(["--no-plugins", "fit", str(path), "--json", "-o", str(tmp_path)])
+    code = main(["--no-plugins", "fit", str(path), "--json", "-o", str(tmp_path),
+                 "--date", UNDATED])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["event_detected"] is False
+    assert code == 0 and out["outcome"] == "negative"
     assert "no significant event" in out["reason"]
-    assert json.loads((tmp_path / "timing.json").read_text())["event_detected"] is False
+    assert json.loads((tmp_path / "timing.json").read_text())["outcome"] == "negative"
 
 
 def test_pyote_partial_miss_is_a_shallow_dip_at_closest_approach(shared_fixtures):
@@ -128,10 +134,11 @@ def test_pyote_partial_miss_is_a_shallow_dip_at_closest_approach(shared_fixtures
     by a few percent around the closest approach (the header's D = R = 2.5025 s)."""
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "edge_on_disk_miss_shotnoise_0.0_readnoise_10.0.csv")
-    lc = read_lightcurve(path)
+    lc = read_lightcurve(path, date=UNDATED)
     r = square._fit(lc, options=square.SquareOptions(), context=StepContext())
     assert 1 - r.bottom / r.baseline < 0.1
-    assert r.params["immersion_s"] < 2.5025 < r.params["emersion_s"]
+    epoch = lc.times.epoch
+    assert r.immersion.offset_s(epoch) < 2.5025 < r.emersion.offset_s(epoch)
 
 
 # -- synthetic truth ------------------------------------------------------------------------
@@ -145,8 +152,8 @@ def test_square_well_truth_within_3sigma_whatever_the_stamps_mean(instant):
                                            immersion_s=12.3456, emersion_s=19.8765)
         r = square._fit(lc, options=square.SquareOptions(), context=StepContext())
         for edge, true_s in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
-            found = (getattr(r, edge) - lc.times.epoch).to_value("s")
-            minus, plus = getattr(r, f"{edge}_err3_s")
+            found = getattr(r, edge).offset_s(lc.times.epoch)
+            minus, plus = getattr(r, edge).err3_s
             assert -minus <= true_s - found <= plus
 
 
@@ -163,8 +170,8 @@ def test_dead_time_is_modelled():
     assert np.array_equal(model(10.061, 15.0), model(10.099, 15.0))
     assert not np.array_equal(model(10.05, 15.0), model(10.061, 15.0))
     r = square._fit(lc, options=square.SquareOptions(), context=StepContext())
-    d = (r.immersion - lc.times.epoch).to_value("s")
-    assert d - r.immersion_err3_s[0] <= 10.075 <= d + r.immersion_err3_s[1]
+    d = (r.immersion.time - lc.times.epoch).to_value("s")
+    assert d - r.immersion.err3_s[0] <= 10.075 <= d + r.immersion.err3_s[1]
 
 
 def test_camera_integration_blocks_are_found_and_timed():
@@ -176,11 +183,11 @@ def test_camera_integration_blocks_are_found_and_timed():
     flux += np.random.default_rng(0).normal(0, 0.002, len(flux))      # ADC jitter
     integrated = LightCurve(times=lc.times, exposure_s=0.04, flux=flux)
     r = square._fit(integrated, options=square.SquareOptions(), context=StepContext())
-    assert r.params["integration"] == {"block": 4, "offset": 0}
-    assert r.params["exposure_s"] == pytest.approx(0.16)
+    assert (r.diagnostics.integration_block, r.diagnostics.integration_offset) == (4, 0)
+    assert r.diagnostics.exposure_s == pytest.approx(0.16)
     for edge, true_s in (("immersion", 9.37), ("emersion", 14.61)):
-        found = (getattr(r, edge) - lc.times.epoch).to_value("s")
-        minus, plus = getattr(r, f"{edge}_err3_s")
+        found = getattr(r, edge).offset_s(lc.times.epoch)
+        minus, plus = getattr(r, edge).err3_s
         assert -minus <= true_s - found <= plus
 
 
@@ -200,9 +207,9 @@ def test_monte_carlo_errors_honour_correlated_noise():
                                context=ctx)
     mc = diffraction._fit(noisy, options=diffraction.DiffractionOptions(
         errors="montecarlo", mc_trials=150, **physics), context=ctx)
-    assert mc.params["errors_method"] == "montecarlo"
-    assert mc.params["noise_acf"] and mc.params["noise_acf"][0] > 0.5
-    assert sum(mc.immersion_err_s) > 1.3 * sum(profile.immersion_err_s)
+    assert mc.diagnostics.errors_method == "montecarlo"
+    assert mc.diagnostics.noise_acf and mc.diagnostics.noise_acf[0] > 0.5
+    assert sum(mc.immersion.err1_s) > 1.3 * sum(profile.immersion.err1_s)
 
 
 def test_no_event_and_false_positive_probability():
@@ -210,8 +217,8 @@ def test_no_event_and_false_positive_probability():
     times = FrameTimes(epoch=Time("2024-01-01", scale="utc"), offsets_s=np.arange(500) * 0.1,
                        instant="mid")
     noise = LightCurve(times=times, exposure_s=0.1, flux=1 + rng.normal(0, 0.1, 500))
-    with pytest.raises(NotApplicable, match="no"):
-        square._fit(noise, options=square.SquareOptions(), context=StepContext())
+    r = square._fit(noise, options=square.SquareOptions(), context=StepContext())
+    assert r.outcome == "negative" and "no" in r.reason and not r.edges
     # a clear event: tiny probability; the same drop made shallow: large probability
     ar = np.array([])
     assert tm.false_positive_probability(8.0, 20, 500, ar, rng) < 1e-6
@@ -225,10 +232,10 @@ def test_detection_lists_runners_up():
     flux[400:405] -= 0.3                 # a second, shallower dip
     r = square._fit(LightCurve(times=lc.times, exposure_s=0.1, flux=flux),
                     options=square.SquareOptions(), context=StepContext())
-    candidates = r.params["candidates"]
+    candidates = r.diagnostics.candidates
     assert len(candidates) >= 2
-    assert candidates[0]["immersion_s"] == pytest.approx(20.0, abs=0.2)
-    assert any(abs((c["immersion_s"] or 0) - 40.0) < 0.3 for c in candidates[1:])
+    assert candidates[0].immersion_s == pytest.approx(20.0, abs=0.2)
+    assert any(abs((c.immersion_s or 0) - 40.0) < 0.3 for c in candidates[1:])
 
 
 # -- light-curve files ------------------------------------------------------------------------
@@ -236,9 +243,10 @@ def test_detection_lists_runners_up():
 
 def test_readers_state_their_time_instant(shared_fixtures):
     lc_dir = shared_fixtures / "lightcurves"
-    tangra = read_lightcurve(lc_dir / "iota/tangra/20251204_75975_2000_CD121_Camilleri_tangra_EXCERPT.csv")
+    tangra = read_lightcurve(lc_dir / "iota/tangra/20251204_75975_2000_CD121_Camilleri_tangra_EXCERPT.csv",
+                             date="2025-12-04")
     assert tangra.times.instant == "mid" and len(tangra.flux) == 20
-    rote = read_lightcurve(lc_dir / "iota/pyote/example-penumbral.csv")
+    rote = read_lightcurve(lc_dir / "iota/pyote/example-penumbral.csv", date=UNDATED)
     assert rote.times.instant == "start" and len(rote.flux) == 300
     assert rote.times.utc(0).isot == "2001-01-01T00:00:01.000"
     sora = read_lightcurve(lc_dir / "sora/lc_example.dat")
@@ -256,12 +264,12 @@ def test_readers_state_their_time_instant(shared_fixtures):
 def test_pymovie_columns_and_ecsv_round_trip(tmp_path, shared_fixtures):
     path = shared_fixtures / ("lightcurves/iota/pyote/model-examples/"
                               "high-rho-diffraction_shotnoise_2.0_readnoise_20.0.csv")
-    default = read_lightcurve(path)
+    default = read_lightcurve(path, date=UNDATED)
     assert default.meta["column"] == "signal-target_with_noise"
-    clean = read_lightcurve(path, column="target_no_noise")
+    clean = read_lightcurve(path, column="target_no_noise", date=UNDATED)
     assert clean.meta["column"] == "signal-target_no_noise"
     with pytest.raises(Exception, match="no column"):
-        read_lightcurve(path, column="nope")
+        read_lightcurve(path, column="nope", date=UNDATED)
 
 
 def test_fit_json_keys_and_outputs(tmp_path, capsys):
@@ -273,16 +281,21 @@ def test_fit_json_keys_and_outputs(tmp_path, capsys):
                  "--exposure", "0.1"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    for key in ("model", "immersion_utc", "emersion_utc", "immersion_err_s", "emersion_err_s",
-                "immersion_err3_s", "emersion_err3_s", "chi2", "dof", "baseline", "bottom",
-                "snr", "false_positive_probability"):
+    for key in ("schema", "outcome", "model", "immersion", "emersion", "chi2", "dof",
+                "baseline", "bottom", "snr", "false_positive_probability", "readings",
+                "diagnostics", "provenance"):
         assert key in out
+    for edge in ("immersion", "emersion"):
+        assert set(out[edge]) == {"time_utc", "err1_s", "err2_s", "err3_s"}
+    assert out["outcome"] == "positive"
     assert out["model"] == "square"          # diffraction declined: no velocity / distance
-    assert len(out["immersion_utc"]) == 26   # YYYY-MM-DDThh:mm:ss.ffffff
-    found = Time(out["immersion_utc"]) - lc.times.epoch
-    assert abs(found.to_value("s") - truth.immersion_s) < out["immersion_err3_s"][1] + 1e-3
+    assert len(out["immersion"]["time_utc"]) == 29   # YYYY-MM-DDThh:mm:ss.fffffffff
+    found = Time(out["immersion"]["time_utc"]) - lc.times.epoch
+    assert abs(found.to_value("s") - truth.immersion_s) < out["immersion"]["err3_s"][1] + 1e-3
     assert (tmp_path / "out" / "timing.png").exists()
-    attempts = json.loads((tmp_path / "out" / "timing.json").read_text())["provenance"][0]["attempts"]
+    steps = json.loads((tmp_path / "out" / "timing.json").read_text())["provenance"]
+    assert [p["step"] for p in steps] == ["lightcurve", "timing"]
+    attempts = steps[1]["attempts"]
     assert [a["status"] for a in attempts] == ["declined", "ok"]
 
 
@@ -303,8 +316,8 @@ def _coverage_case(k: int):
     r = diffraction._fit(lc, options=options, context=StepContext(rng=np.random.default_rng(k)))
     hits = []
     for edge, true_s in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
-        delta = true_s - r.params[f"{edge}_s"]
-        e1, e3 = getattr(r, f"{edge}_err_s"), getattr(r, f"{edge}_err3_s")
+        delta = true_s - getattr(r, edge).offset_s(lc.times.epoch)
+        e1, e3 = getattr(r, edge).err1_s, getattr(r, edge).err3_s
         hits.append((-e1[0] <= delta <= e1[1], -e3[0] <= delta <= e3[1]))
     return hits
 

@@ -423,7 +423,7 @@ def report_input(directory, *, positive: bool = True, seed: int = 0, with_limb: 
     section filled; optionally a limb summary over synthetic chords."""
     from astropy import units as u
 
-    from occcore.model import ReportInput, iso_utc
+    from occcore.model import Edge, ReportInput, TimingResult, iso_utc
     lc, truth = square_well_lightcurve(n_points=400, cadence_s=0.04, immersion_s=6.123457,
                                        emersion_s=9.876543, bottom=0.1 if positive else 1.0,
                                        sigma=0.03, seed=seed)
@@ -433,15 +433,15 @@ def report_input(directory, *, positive: bool = True, seed: int = 0, with_limb: 
                              name="reference", meta={"column": "flux_reference"})
     ratio = attrs.evolve(lc, meta={"column": "ratio"}, name="ratio")
     epoch = lc.times.epoch
-    timing = {"event_detected": False, "reason": "no significant event (synthetic)"}
+    timing = TimingResult(model="square", outcome="negative",
+                          reason="no significant event (synthetic)")
     if positive:
-        timing = {"event_detected": True, "model": "square", "epoch_utc": iso_utc(epoch),
-                  "chi2": 398.0, "dof": 396, "snr": 30.0, "baseline": 1.0, "bottom": 0.1,
-                  "duration_s": truth.emersion_s - truth.immersion_s}
-        for edge, t in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
-            timing[f"{edge}_utc"] = iso_utc(epoch + t * u.s)
-            for level, suffix in ((1, ""), (2, "2"), (3, "3")):
-                timing[f"{edge}_err{suffix}_s"] = [0.001 * level, 0.0012 * level]
+        edges = {edge: Edge(time=epoch + t * u.s,
+                            **{f"err{k}_s": (0.001 * k, 0.0012 * k) for k in (1, 2, 3)})
+                 for edge, t in (("immersion", truth.immersion_s),
+                                 ("emersion", truth.emersion_s))}
+        timing = TimingResult(model="square", outcome="positive", chi2=398.0, dof=396,
+                              snr=30.0, baseline=1.0, bottom=0.1, **edges)
     steps = ({"step": "timing", "implementation": "square",
               "attempts": [{"implementation": "diffraction", "status": "declined"},
                            {"implementation": "square", "status": "ok"}]},)

@@ -85,3 +85,34 @@ def format_zoo(directory: Path) -> list[tuple[str, Path]]:
                 out.append((owner, sample.path))
                 break
     return out
+
+
+def adv_samples(directory: Path):
+    """An ADV v2 QuickLZ file and an ADV v1 12-bit difference-coded file."""
+    from occcore.synthetic.adv import write_adv
+    from occcore.testing.contracts import ReaderSample
+    directory.mkdir(parents=True, exist_ok=True)
+    frames = _frames()
+    a = write_adv(directory / "v2_quicklz.adv", frames, _times(6), version=2,
+                  compression="QUICKLZ")
+    b = write_adv(directory / "v1_diff12.adv", frames % 4096, _times(6), version=1,
+                  layout="FULL-IMAGE-DIFFERENTIAL-CODING", bpp=12, compression="LAGARITH16")
+    return [ReaderSample(path=a, level=Match.CONTENT, n_frames=6, height=24, width=32),
+            ReaderSample(path=b, level=Match.CONTENT, n_frames=6, height=24, width=32)]
+
+
+def aav_samples(directory: Path):
+    """An AAV v2 8-bit QuickLZ file and an AAV v1 difference-coded file."""
+    from occcore.synthetic.adv import write_adv
+    from occcore.testing.contracts import ReaderSample
+    directory.mkdir(parents=True, exist_ok=True)
+    frames8 = (_frames(dtype=np.float64) / 64).clip(0, 255).astype(np.uint8)
+    a = write_adv(directory / "v2.aav", frames8, _times(6), version=2, container="aav",
+                  compression="QUICKLZ")
+    b = write_adv(directory / "v1_diff.aav", frames8, _times(6), version=1, container="aav",
+                  layout="FULL-IMAGE-DIFFERENTIAL-CODING", compression="QUICKLZ")
+    return [ReaderSample(path=a, level=Match.CONTENT, n_frames=6, height=24, width=32),
+            ReaderSample(path=b, level=Match.CONTENT, n_frames=6, height=24, width=32)]
+
+
+READER_SAMPLES.update({"adv": adv_samples, "aav": aav_samples})

@@ -18,6 +18,16 @@ class Candidate:
     relative_likelihood_flat: float   # exp(-dAICc/2) of a flat line against it
     drop: float
 
+    def to_candidate(self, r: Readings):
+        from occcore.model import EventCandidate
+        n = len(r.start)
+        return EventCandidate(
+            immersion_s=float(r.start[self.d_index]) if self.d_index > 0 else None,
+            emersion_s=float(r.start[self.r_index]) if self.r_index < n else None,
+            readings=int(self.r_index - self.d_index), log_likelihood=float(self.score),
+            relative_likelihood_flat=float(self.relative_likelihood_flat),
+            drop=float(self.drop))
+
     def to_dict(self, r: Readings) -> dict:
         n = len(r.start)
         return {"immersion_s": float(r.start[self.d_index]) if self.d_index > 0 else None,

@@ -8,49 +8,26 @@ with the square-wave search) -> ``phase_baseline`` (trend fitted outside the eve
 ``phase_sensitivity`` (for a negative: the shallowest detectable drop).
 
 Outcomes: a positive returns a TimingResult; an analysed curve without a significant event
-raises :class:`NoSignificantEvent` (a ``NotApplicable`` carrying ``outcome = "negative"``,
-the probability, the method and the detection limits); a curve that cannot be analysed
-raises :class:`Undetermined` (``outcome = "undetermined"``). Both are ``NotApplicable`` so
-that the step's chain moves on to the next fitter.
+returns a TimingResult with outcome "negative" (the probability, the method and the
+detection limits); a curve that cannot be analysed raises :class:`Undetermined` (a
+``NotApplicable``: the step's chain moves on and records the curve as undetermined).
 """
 from __future__ import annotations
 
 import math
 import time
 
-import attrs
 import numpy as np
-from astropy import units as u
 
-from occcore.model import TimingResult
+from occcore.model import (DetectionLimit, Edge, TimingDiagnostics, TimingReadings,
+                           TimingResult)
 from occcore.plugin import NotApplicable
 from occplugins.fitters import _sensitivity as sens
 from occplugins.fitters import _significance as sg
 from occplugins.fitters import _timing as tm
 from occplugins.fitters._models import SquareModel
 
-EDGE_MODES = ("auto", "both", "immersion", "emersion")
-
-
-@attrs.frozen(kw_only=True)
-class TimingOptions:
-    """Options every in-tree timing fitter shares."""
-
-    edges: str = attrs.field(default="auto", validator=attrs.validators.in_(EDGE_MODES))
-    baseline_degree: int = attrs.field(default=-1, validator=attrs.validators.ge(-1))  # -1: BIC
-    sigma: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "data")))
-    errors: str = attrs.field(default="profile", validator=attrs.validators.in_(
-        ("profile", "montecarlo")))
-    mc_trials: int = 200
-    integration: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # 0 auto, 1 none
-    fpp_trials: int = attrs.field(default=0, validator=attrs.validators.ge(0))   # 0: by size
-    min_flat_likelihood: float = 0.1     # a flat line more likely than this: no event
-    max_false_positive: float = 0.0027   # noise makes a dip like this more often: no event
-    min_snr: float = attrs.field(default=3.0, validator=attrs.validators.ge(0))  # event SNR floor
-    detrend: bool = True                 # alternate trend fit and detection
-    sensitivity_durations_s: tuple = attrs.field(default=(), converter=tuple)  # () by size
-    detection_probability: float = attrs.field(default=0.9, validator=[
-        attrs.validators.gt(0), attrs.validators.lt(1)])
+from occplugins.fitters._options import EDGE_MODES, TimingOptions  # noqa: F401  (re-exported)
 
 
 class Undetermined(NotApplicable):
@@ -63,19 +40,15 @@ class Undetermined(NotApplicable):
         self.analysis = {"outcome": self.outcome, "reason": reason, **(analysis or {})}
 
 
-class NoSignificantEvent(NotApplicable):
-    """The curve was analysed and holds no significant event (outcome "negative");
-    ``analysis`` has the probability, the method and the detection limits."""
-
-    outcome = "negative"
+class NoSignificantEvent(Exception):
+    """Inside the fit: the curve was analysed and holds no significant event; ``fit_event``
+    turns it into a TimingResult with outcome "negative". ``analysis`` has the
+    probability, the method and the detection limits."""
 
     def __init__(self, reason: str, analysis: dict):
-        limits = analysis.get("detection_limit") or []
-        shown = ", ".join(f"{x['drop_fraction']:.2g} over {x['duration_s']:.3g} s"
-                          for x in limits if x["drop_fraction"] is not None)
-        super().__init__(f"no significant event (negative): {reason}"
-                         + (f"; detectable drops: {shown}" if shown else ""))
-        self.analysis = {"outcome": self.outcome, "reason": reason, **analysis}
+        super().__init__(reason)
+        self.reason = reason
+        self.analysis = analysis
 
 
 def _choose_mode(y, mode):
@@ -248,6 +221,7 @@ def _negative(reason: str, y_norm: np.ndarray, pool: np.ndarray, readings, optio
                 f"no candidate; limits from a stationary block bootstrap "
                 f"({len(null.statistics)} curves, mean block {null.block_length:.3g})",
                 "event_snr": sig.event_snr if sig else None, **(extra or {})}
+    analysis.update(readings=readings, y_norm=y_norm)
     raise NoSignificantEvent(reason, analysis)
 
 
@@ -270,6 +244,19 @@ def _wavelength_shift(model_for_scale, normalised, mode, fit, step, far, coupled
 def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, context,
               model_name: str, physics: dict, wavelength_relative_uncertainty: float = 0.0
               ) -> TimingResult:
+    """A positive or negative TimingResult; raises NotApplicable (``Undetermined``) when the
+    curve cannot be analysed. See ``_fit_event``."""
+    started = time.perf_counter()
+    try:
+        return _fit_event(lc, make_model, edge_time_s, options, context, model_name, physics,
+                          wavelength_relative_uncertainty)
+    except NoSignificantEvent as negative:
+        return _negative_result(model_name, negative, lc, options, started, physics)
+
+
+def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, context,
+               model_name: str, physics: dict, wavelength_relative_uncertainty: float = 0.0
+               ) -> TimingResult:
     """``make_model(start, end, width_s[, wavelength_scale])`` returns a callable (D, R) ->
     normalised intensity; ``width_s`` is the detected event duration (inf for a single edge).
     A diffraction model also takes ``wavelength_scale`` (the effective wavelength relative to
@@ -375,48 +362,82 @@ def fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, contex
     sig, null = phase_significance(y_norm, pool, in_event, observed_drop, width, options, rng)
     if not sig.significant:
         _negative(sig.reason, y_norm, pool, readings, options, rng, sig, null,
-                  {"best_candidate": best.to_dict(readings), "snr": float(snr)})
+                  {"candidates": [c.to_candidate(readings) for c in candidates],
+                   "snr": float(snr)})
     fpp = sig.probability
     epoch = lc.times.epoch
     n_params = 2 + sum(v is not None for v in (fit.immersion, fit.emersion))
 
-    def err(edge, level):
-        if edge not in intervals:
+    def edge(name, offset_s):
+        if offset_s is None:
             return None
-        minus, plus = intervals[edge][level]
-        return (float(minus), float(plus))
+        levels = intervals.get(name, {})
+        from astropy.time import TimeDelta
+        return Edge(time=epoch + TimeDelta(offset_s, format="sec"),
+                    **{f"err{k}_s": levels.get(level) for k, level in zip((1, 2, 3), tm.LEVELS,
+                                                                         strict=True)})
 
-    params = {
-        "epoch_utc": epoch.utc.isot,
-        "immersion_s": fit.immersion, "emersion_s": fit.emersion,
-        "immersion_err2_s": err("immersion", 4.0), "emersion_err2_s": err("emersion", 4.0),
-        "errors_method": options.errors,
-        "profile_intervals": _jsonable_intervals(fit.intervals),
-        "monte_carlo_intervals": _jsonable_intervals(monte_carlo) if monte_carlo else None,
-        "edges": mode, "sigma_baseline": sigma_b, "sigma_bottom": sigma_a,
-        "noise_acf": noise.acf.tolist(), "normalisation_degree": degree_used,
-        "integration": {"block": integration[0], "offset": integration[1]} if integration else None,
-        "candidates": [c.to_dict(readings) for c in candidates],
-        "outcome": "positive", "significance_method": sig.method, "detection_limit": None,
-        "event_snr": sig.event_snr, "significance_statistic": sig.statistic,
-        "significance_block_readings": sig.block_length, "detrend_degree": detected.degree,
-        "detrend_iterations": detected.iterations, "notes": notes,
-        "square_chi2": square_chi2, "wavelength_edge_shift_s": wavelength_shift,
-        "n_readings": n, "exposure_s": exposure, "cycle_s": cycle,
-        "time_instant_of_input": lc.times.instant,
-        "model_evaluations": fit.evaluations, "fit_seconds": time.perf_counter() - started,
-        "readings": {"start_s": readings.start.tolist(), "end_s": readings.end.tolist(),
-                     "flux": y_norm.tolist(), "model": fit.model.tolist()},
-        **physics,
-    }
+    diagnostics = TimingDiagnostics(
+        errors_method=options.errors, edges_fitted=mode, n_readings=n, exposure_s=exposure,
+        cycle_s=cycle, time_instant_of_input=lc.times.instant,
+        normalisation_degree=degree_used,
+        integration_block=integration[0] if integration else None,
+        integration_offset=integration[1] if integration else None,
+        sigma_baseline=sigma_b, sigma_bottom=sigma_a, noise_acf=noise.acf.tolist(),
+        candidates=[c.to_candidate(readings) for c in candidates],
+        profile_intervals=_jsonable_intervals(fit.intervals) or {},
+        monte_carlo_intervals=_jsonable_intervals(monte_carlo) or {},
+        physics=physics, model_evaluations=fit.evaluations,
+        fit_seconds=time.perf_counter() - started,
+        significance_method=sig.method, notes=notes,
+        extra={"event_snr": sig.event_snr, "significance_statistic": sig.statistic,
+               "significance_critical_statistic": sig.critical_statistic,
+               "significance_block_readings": sig.block_length,
+               "detrend_degree": detected.degree, "detrend_iterations": detected.iterations,
+               "square_chi2": square_chi2, "wavelength_edge_shift_s": wavelength_shift})
     return TimingResult(
-        model=model_name,
-        immersion=(epoch + fit.immersion * u.s) if fit.immersion is not None else None,
-        emersion=(epoch + fit.emersion * u.s) if fit.emersion is not None else None,
-        immersion_err_s=err("immersion", 1.0), emersion_err_s=err("emersion", 1.0),
-        immersion_err3_s=err("immersion", 9.0), emersion_err3_s=err("emersion", 9.0),
+        model=model_name, outcome="positive",
+        immersion=edge("immersion", fit.immersion), emersion=edge("emersion", fit.emersion),
         chi2=fit.chi2, dof=int(n - n_params), baseline=fit.baseline, bottom=fit.bottom,
-        snr=float(snr), false_positive_probability=fpp, params=params)
+        snr=float(snr), false_positive_probability=fpp,
+        readings=TimingReadings(epoch=epoch, start_s=readings.start, end_s=readings.end,
+                                flux=y_norm, model=fit.model),
+        diagnostics=diagnostics)
+
+
+def _negative_result(model_name, negative: NoSignificantEvent, lc, options, started,
+                     physics) -> TimingResult:
+    """The curve was analysed and holds no significant event: the probability, the method,
+    the shallowest detectable drop (the longest duration tried as ``detection_limit``, all
+    of them in ``diagnostics.extra["detection_limits"]``)."""
+    a = negative.analysis
+    readings, y_norm = a["readings"], a["y_norm"]
+    limits = a["detection_limit"]
+    primary = None
+    if limits:
+        chosen = limits[-1]
+        primary = DetectionLimit(
+            duration_s=chosen["duration_s"],
+            drop_fraction=chosen["drop_fraction"] if chosen["drop_fraction"] is not None
+            else math.inf,
+            false_positive_probability=options.max_false_positive,
+            method=f"drops injected into the resampled noise, detected with probability "
+                   f"{options.detection_probability:g} ({a['significance_method']})")
+    fpp = a.get("false_positive_probability")
+    return TimingResult(
+        model=model_name, outcome="negative", reason=f"no significant event: {negative.reason}",
+        false_positive_probability=float("nan") if fpp is None else fpp,
+        snr=float(a.get("snr") or float("nan")),
+        readings=TimingReadings(epoch=lc.times.epoch, start_s=readings.start,
+                                end_s=readings.end, flux=y_norm),
+        detection_limit=primary,
+        diagnostics=TimingDiagnostics(
+            n_readings=len(readings.y), exposure_s=readings.exposure, cycle_s=readings.cycle,
+            time_instant_of_input=lc.times.instant, physics=physics,
+            significance_method=a["significance_method"],
+            candidates=a.get("candidates", ()),
+            fit_seconds=time.perf_counter() - started,
+            extra={"detection_limits": limits, "event_snr": a.get("event_snr")}))
 
 
 def _jsonable_intervals(intervals):

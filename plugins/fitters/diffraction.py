@@ -8,9 +8,7 @@ import attrs
 import numpy as np
 
 from occcore.plugin import NotApplicable, TimingFitterSpec, hookimpl
-from occplugins.fitters._driver import TimingOptions, fit_event
-from occplugins.fitters._models import (DiffractionModel, Optics, fresnel_scale_km,
-                                        wavelengths_um)
+from occplugins.fitters._options import TimingOptions
 
 
 def _positive_or_none(instance, attribute, value):
@@ -40,6 +38,9 @@ WAVELENGTH_RELATIVE_UNCERTAINTY = 0.15
 
 
 def _fit(lightcurve, *, options, context):
+    from occplugins.fitters._driver import fit_event
+    from occplugins.fitters._models import (DiffractionModel, Optics, fresnel_scale_km,
+                                            wavelengths_um)
     options = options or DiffractionOptions()
     if options.velocity_kms is None and not (options.immersion_velocity_kms
                                              and options.emersion_velocity_kms):

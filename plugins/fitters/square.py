@@ -5,8 +5,7 @@ from __future__ import annotations
 import attrs
 
 from occcore.plugin import TimingFitterSpec, hookimpl
-from occplugins.fitters._driver import TimingOptions, fit_event
-from occplugins.fitters._models import SquareModel
+from occplugins.fitters._options import TimingOptions
 
 
 @attrs.frozen(kw_only=True)
@@ -15,6 +14,8 @@ class SquareOptions(TimingOptions):
 
 
 def _fit(lightcurve, *, options, context):
+    from occplugins.fitters._driver import fit_event
+    from occplugins.fitters._models import SquareModel
     options = options or SquareOptions()
     return fit_event(lightcurve, lambda start, end, width_s: SquareModel(start, end), 0.0,
                      options, context, "square", {})

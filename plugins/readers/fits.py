@@ -416,4 +416,5 @@ def _order_and_time(lights: list[FileInfo], options: FitsOptions, name: str):
 @hookimpl
 def occcore_readers():
     yield ReaderSpec(name="fits", summary="FITS frames, cubes, directories and globs",
-                     patterns=PATTERNS, identify=_identify, open=_open, options=FitsOptions)
+                     patterns=PATTERNS, identify=_identify, open=_open, options=FitsOptions,
+                     inputs=("file", "dir", "files"))

@@ -4,21 +4,26 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
 
 from occcore.model import LightCurve, ReportInput
 from occcore.plugin import NotApplicable
 
 
 def outcome(run: ReportInput) -> str:
-    """'positive' or 'negative': the profile's [event] outcome, else the timing result."""
+    """'positive' or 'negative': the profile's [event] outcome, else the timing result.
+
+    An undetermined timing (the curve could not be analysed) is never written up as a
+    negative: the reporter declines with the reason."""
     given = str(run.section("event").get("outcome", "")).lower()
     if given in ("positive", "negative"):
         return given
     if run.timing is None:
         raise NotApplicable("no timing.json in the run and no [event] outcome in the profile")
-    return "positive" if run.timing.get("event_detected") else "negative"
+    if run.timing.outcome == "undetermined":
+        raise NotApplicable(f"the timing is undetermined ({run.timing.reason}); a report needs "
+                            "a positive or a checked negative (or [event] outcome in the "
+                            "observer profile)")
+    return run.timing.outcome
 
 
 def require_lightcurve(run: ReportInput) -> LightCurve:
@@ -42,15 +47,17 @@ def mid_offsets_s(lc: LightCurve) -> np.ndarray:
     return lc.times.mid_exposure_offsets_s(exposure_s(lc))
 
 
-def day_start(t: Time) -> Time:
+def day_start(t):
+    """00:00 UTC of ``t``'s date (an astropy Time)."""
+    from astropy.time import Time
     return Time(t.utc.isot[:10], scale="utc")
 
 
-def seconds_of_day(lc: LightCurve, offsets_s: np.ndarray) -> tuple[Time, np.ndarray]:
+def seconds_of_day(lc: LightCurve, offsets_s: np.ndarray):
     """(00:00 UTC of the first reading's date, offsets re-based on it) without losing the
     two-double precision of the epoch."""
     midnight = day_start(lc.times.epoch)
-    shift = float((lc.times.epoch - midnight).to_value(u.s))
+    shift = float((lc.times.epoch - midnight).to_value("s"))
     return midnight, offsets_s + shift
 
 
@@ -89,6 +96,8 @@ def sexagesimal(value_deg: float, decimals: int = 1) -> tuple[str, int, int, flo
     return sign, d, m, s + frac / scale
 
 
-def edge_time(run: ReportInput, edge: str) -> Time | None:
-    value = (run.timing or {}).get(f"{edge}_utc")
-    return None if value is None else Time(value, scale="utc")
+def edge(run: ReportInput, name: str):
+    """The timing result's ``immersion`` or ``emersion`` Edge, or None."""
+    if run.timing is None or run.timing.outcome != "positive":
+        return None
+    return getattr(run.timing, name)

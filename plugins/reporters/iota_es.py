@@ -142,8 +142,7 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
     starts = _common.start_offsets_s(lc)
     exposure = _common.exposure_s(lc)
     midnight, start_of_day = _common.seconds_of_day(lc, starts)
-    t = run.timing or {}
-    level = {1: "", 2: "2", 3: "3"}[options.accuracy_sigma]
+    t = run.timing
     values: dict[str, str] = {
         "Occultation": "POSITIVE" if positive else "NEGATIVE",
         "DATE": _date(lc.times.epoch),
@@ -171,7 +170,8 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
         "Exp_Time": number(exposure),
         "Timesource": code(TIME_SOURCES, equipment.get("time_source"), "time source"),
         "Camera": str(equipment.get("camera", "")),
-        "Signal/Noise": f"{t['snr']:.1f}" if positive and t.get("snr") is not None else "",
+        "Signal/Noise": f"{t.snr:.1f}" if positive and t is not None and math.isfinite(t.snr)
+        else "",
         "Wind": "" if conditions.get("wind") is None else str(conditions["wind"]),
         "Temperature": number(conditions.get("temperature_c"), 0),
         "Transparency": str(conditions.get("transparency", "")),
@@ -185,21 +185,29 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
         values["Longitude"] = f"{sign}{d:03d} {m:02d} {s:04.1f}"
     comments = []
     if positive:
-        for edge, key, event_code in (("immersion", "D", options.event_code_d),
+        open_edges = []
+        for name, key, event_code in (("immersion", "D", options.event_code_d),
                                       ("emersion", "R", options.event_code_r)):
-            when = _common.edge_time(run, edge)
-            err = t.get(f"{edge}_err{level}_s")
-            if when is None or not err:
+            edge = _common.edge(run, name)
+            accuracy = None if edge is None else edge.largest_err_s(options.accuracy_sigma)
+            if edge is None or accuracy is None:
                 continue
-            accuracy = max(err)
             decimals = _decimals(accuracy)
-            seconds = float((when - midnight).to_value("s"))
+            seconds = edge.offset_s(midnight)
             values[key] = event_code + _common.clock(seconds, decimals)
-            values[f"Acc_{key}"] = f"{accuracy:.{decimals}f}"
-        if t.get("duration_s") is not None:
-            values["Duration"] = f"{t['duration_s']:.{_decimals(max(t.get('immersion_err_s') or [1]))}f}"
-        comments.append(f"Acc_D/Acc_R are {options.accuracy_sigma}-sigma; D/R from a "
-                        f"{t.get('model')} model fit (chi2 {t.get('chi2', 0):.1f}/{t.get('dof')}).")
+            if math.isinf(accuracy):
+                open_edges.append(key)      # the form has no word for an open bound
+            else:
+                values[f"Acc_{key}"] = f"{accuracy:.{decimals}f}"
+        if t is not None and t.duration_s is not None:
+            accuracy = t.immersion.largest_err_s(1) if t.immersion is not None else None
+            values["Duration"] = f"{t.duration_s:.{_decimals(accuracy or 1.0)}f}"
+        if t is not None:
+            comments.append(f"Acc_D/Acc_R are {options.accuracy_sigma}-sigma; D/R from a "
+                            f"{t.model} model fit (chi2 {t.chi2:.1f}/{t.dof}).")
+        for key in open_edges:
+            comments.append(f"Acc_{key} left blank: the {options.accuracy_sigma}-sigma interval "
+                            "of this edge does not close within the data.")
     user = str(conditions.get("comments", "")).strip()
     comments = ([user] if user else []) + comments + [f"Produced by {run.produced_by()}."]
     return values, comments

@@ -9,6 +9,7 @@ validations, but not pictures or charts in the form.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import attrs
@@ -71,19 +72,19 @@ def cells(run: ReportInput) -> dict[str, object]:
                 "P25": exposure})
     for row, value in (("31", seconds[0]), ("37", seconds[-1] + exposure)):
         out.update(zip((f"F{row}", f"H{row}", f"J{row}"), _hms(value), strict=True))
-    timing = run.timing or {}
     if positive:
-        for edge, row, err_row in (("immersion", "32", "33"), ("emersion", "36", "35")):
-            when = _common.edge_time(run, edge)
-            if when is None:
+        for name, row, err_row in (("immersion", "32", "33"), ("emersion", "36", "35")):
+            edge = _common.edge(run, name)
+            if edge is None:
                 continue
-            value = float((when - midnight).to_value("s"))
-            out.update(zip((f"F{row}", f"H{row}", f"J{row}"), _hms(value, 4), strict=True))
+            out.update(zip((f"F{row}", f"H{row}", f"J{row}"), _hms(edge.offset_s(midnight), 4),
+                           strict=True))
             for level, column in SIGMA_COLUMNS:
-                err = timing.get(f"{edge}_err{'' if level == '1' else level}_s")
-                if err:
-                    out[f"{column}{err_row}"] = round(max(err), 4)
-        out["W40"] = round(timing["snr"], 1) if timing.get("snr") is not None else None
+                accuracy = edge.largest_err_s(int(level))
+                if accuracy is not None and math.isfinite(accuracy):   # open: left blank
+                    out[f"{column}{err_row}"] = round(accuracy, 4)
+        snr = run.timing.snr if run.timing is not None else float("nan")
+        out["W40"] = round(snr, 1) if math.isfinite(snr) else None
     comments = str(run.section("conditions").get("comments", "")).strip()
     out["D43"] = (comments + " " if comments else "") + ("" if positive else "Miss (no event). ")
     out["D44"] = f"Produced by {run.produced_by()}"[:250]

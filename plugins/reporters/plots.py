@@ -40,8 +40,8 @@ def lightcurve_figure(run: ReportInput):
     title = f"{_common.file_stem(run)} — {lc.meta.get('column', lc.name)}"
     has_apertures = bool(run.apertures)
     fig = new_figure(12, 9 if has_apertures else 6.5)
-    timing = run.timing or {}
-    if timing.get("event_detected") and timing.get("readings"):
+    timing = run.timing
+    if timing is not None and timing.outcome == "positive" and timing.readings is not None:
         sub = fig.add_subfigure(fig.add_gridspec(2 if has_apertures else 1, 1,
                                                  height_ratios=(2.2, 1) if has_apertures
                                                  else None)[0])
@@ -50,9 +50,9 @@ def lightcurve_figure(run: ReportInput):
         rows = 2 if has_apertures else 1
         ax = fig.add_subplot(rows, 1, 1)
         ax.plot(lc.times.offsets_s, lc.flux, ".", ms=2, color="0.3")
-        reason = timing.get("reason", "no timing fit in this run") if timing else \
+        reason = f"{timing.outcome}: {timing.reason}" if timing is not None else \
             "no timing fit in this run"
-        ax.set_title(f"{title}\nno event: {reason}"[:300], fontsize=8)
+        ax.set_title(f"{title}\n{reason}"[:300], fontsize=8)
         ax.set_ylabel("signal")
         ax.grid(alpha=0.3)
     if has_apertures:

@@ -14,13 +14,12 @@
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import attrs
 import numpy as np
-from astropy import units as u
-from astropy.time import Time
 
 from occcore.model import LIMB_PARAMS, ReportInput, iso_utc
 from occcore.plugin import NotApplicable, ReporterSpec, hookimpl, write_text
@@ -64,6 +63,9 @@ def lightcurve_text(run: ReportInput, name: str) -> str:
 def _err_text(err) -> str:
     if not err:
         return "(no error)"
+    if any(math.isinf(e) for e in err):
+        return " ".join(f"{sign}{'open' if math.isinf(e) else f'{e:.5f}'}"
+                        for sign, e in zip("-+", err, strict=True)) + " seconds"
     decimals = 3 if min(err) >= 0.01 else 5
     if abs(err[0] - err[1]) < 0.05 * max(err):
         return f"+/- {max(err):.{decimals}f} seconds"
@@ -78,23 +80,23 @@ def timing_log(run: ReportInput, name: str) -> str:
              f"Initial time: {times[0].iso} UTC", f"End time:     {times[-1].iso} UTC",
              f"Duration: {(times[-1] - times[0]).to_value('min'):.3f} minutes",
              f"Exposure time: {exposure:.4f} seconds", f"Number of points: {len(times)}", ""]
-    t = run.timing or {}
-    if t.get("event_detected"):
-        lines.append(f"Model: {t.get('model')}; baseline {t.get('baseline'):.4f}, "
-                     f"bottom {t.get('bottom'):.4f}, SNR {t.get('snr'):.1f}")
-        for edge in ("immersion", "emersion"):
-            when = _common.edge_time(run, edge)
-            if when is not None:
-                lines.append(f"{edge.capitalize()} time: {iso_utc(when).replace('T', ' ')} UTC "
-                             f"{_err_text(t.get(f'{edge}_err_s'))} (1 sigma)")
-        lines.append(f"Minimum chi-square: {t.get('chi2'):.3f}, degrees of freedom: {t.get('dof')}")
-    elif t:
-        lines.append(f"No event: {t.get('reason', 'not detected')}")
+    t = run.timing
+    if t is not None and t.outcome == "positive":
+        lines.append(f"Model: {t.model}; baseline {t.baseline:.4f}, bottom {t.bottom:.4f}, "
+                     f"SNR {t.snr:.1f}")
+        for name, edge in t.edges:
+            lines.append(f"{name.capitalize()} time: {iso_utc(edge.time).replace('T', ' ')} UTC "
+                         f"{_err_text(edge.err1_s)} (1 sigma)")
+        lines.append(f"Minimum chi-square: {t.chi2:.3f}, degrees of freedom: {t.dof}")
+    elif t is not None:
+        lines.append(f"No event ({t.outcome}): {t.reason or 'not detected'}")
     lines += ["", f"Produced by: {run.produced_by()}"]
     return "\n".join(lines) + "\n"
 
 
 def _chord_rows(limb: dict) -> tuple[list, list, list]:
+    from astropy import units as u
+    from astropy.time import Time
     pos, err, neg = [], [], []
     for c in limb.get("chords", []):
         if c.get("f_km") is None:

@@ -60,11 +60,10 @@ def vizier_text(run: ReportInput, options: VizierOptions) -> tuple[str, str]:
     starts = _common.start_offsets_s(lc)
     flux = np.asarray(lc.flux, float)
     keep = slice(None)
-    t = run.timing or {}
-    if options.margin_readings and t.get("event_detected"):
+    found = [_common.edge(run, e) for e in ("immersion", "emersion")]
+    edges = [e.offset_s(lc.times.epoch) for e in found if e is not None]
+    if options.margin_readings and edges:
         mids = _common.mid_offsets_s(lc)
-        edges = [_common.edge_time(run, e) for e in ("immersion", "emersion")]
-        edges = [float((e - lc.times.epoch).to_value("s")) for e in edges if e is not None]
         first = max(int(np.searchsorted(mids, min(edges))) - options.margin_readings, 0)
         last = int(np.searchsorted(mids, max(edges))) + options.margin_readings
         keep = slice(first, last)

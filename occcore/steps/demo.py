@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.time import Time
 
 from occcore.api import Session
 from occcore.model import iso_utc
-from occcore.reduce import reduce
-from occcore.timing import fit_lightcurve
-from occcore.limb import PARAMS, fit_limb
-from occcore.report import load_run, raise_failures, write_reports
+from occcore.steps.reduce import reduce
+from occcore.steps.timing import fit_lightcurve
+from occcore.steps.limb import PARAMS, fit_limb
+from occcore.steps.report import load_run, raise_failures, write_reports
 from occcore.synthetic import ellipse_chords, star_field, write_ser
 
 STARS = ((100.0, 80.0, 25000.0), (170.0, 60.0, 40000.0), (60.0, 130.0, 60000.0),
@@ -131,12 +130,13 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
     timing = fit_lightcurve(session, outdir / "reduction" / "lightcurve.ecsv",
                             outdir=outdir / "reduction", model="square")
     report["files"] += [str(f) for f in timing.files]
-    fitted = timing.summary
-    report["fit"] = fitted
+    fitted = timing.result
+    report["fit"] = timing.summary
     for edge, true_t in (("immersion", true_d), ("emersion", true_r)):
-        if fitted.get(f"{edge}_utc"):
-            delta = float((Time(fitted[f"{edge}_utc"]) - true_t).to_value("s"))
-            minus, plus = fitted[f"{edge}_err_s"]
+        found = getattr(fitted, edge)
+        if found is not None:
+            delta = float((found.time - true_t).to_value("s"))
+            minus, plus = found.err1_s
             report[f"{edge}_minus_truth_s"] = delta
             report[f"{edge}_within_1sigma"] = -minus <= -delta <= plus
     lines = [f"demo observation: {ser} ({n_frames} frames, 240x180, 16-bit, jump at frame "
@@ -148,12 +148,12 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
              f"ends in frame {report['true_drop_frames'][1]})",
              f"true immersion {report['true_immersion_utc']} UTC, "
              f"true emersion {report['true_emersion_utc']} UTC"]
-    if report["fit"].get("event_detected"):
-        for edge in ("immersion", "emersion"):
-            f = report["fit"]
-            lines.append(f"fitted {edge:<9} {f[edge + '_utc']} UTC -{f[edge + '_err_s'][0]:.4f} "
-                         f"+{f[edge + '_err_s'][1]:.4f} s (1 sigma); fitted - true = "
-                         f"{report[edge + '_minus_truth_s'] * 1000:+.1f} ms")
+    for edge_name, found in fitted.edges:
+        lines.append(f"fitted {edge_name:<9} {iso_utc(found.time)} UTC {found.err_text(1)} s "
+                     f"(1 sigma); fitted - true = "
+                     f"{report[edge_name + '_minus_truth_s'] * 1000:+.1f} ms")
+    if fitted.outcome != "positive":
+        lines.append(f"timing {fitted.outcome}: {fitted.reason}")
     chords_file = outdir / "campaign" / "chords.toml"
     shape = write_campaign(chords_file)
     limb = fit_limb(session, chords_file, outdir=outdir / "limb")
@@ -167,7 +167,7 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
                      f"-{v['err'][0]:.3f} +{v['err'][1]:.3f}")
     profile = outdir / "observer.toml"
     profile.write_text(DEMO_PROFILE)
-    reports = write_reports(session, load_run(outdir, [profile]), REPORTS, outdir / "reports")
+    reports = write_reports(session, load_run(outdir, [profile], session), REPORTS, outdir / "reports")
     raise_failures(reports)
     report["files"] += [str(profile)] + [str(f) for f in reports.files]
     lines += [f"wrote {f}" for f in report["files"]]

@@ -8,6 +8,7 @@ failing does not stop the others, and the command fails at the end if any did.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ from typing import Any
 import attrs
 
 from occcore import __version__
-from occcore.config import read_toml
+from occcore.validate import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
-from occcore.model import ReportInput
+from occcore.model import ReportInput, TimingResult
 
 RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
 
@@ -100,35 +101,63 @@ def _read_json(path: Path) -> dict:
         raise InputError(f"{path}: not readable JSON: {exc}") from None
 
 
-def _run_curves(files: dict[str, Path], timing: dict | None):
-    """(the analysed light curve, every aperture's flux), reading lightcurve.ecsv once and
-    the timing fit's source only when it is another file."""
-    from occcore.lcio import ecsv_lightcurves, read_ecsv_table, read_lightcurve
+def _read_timing(path: Path) -> TimingResult:
+    try:
+        return TimingResult.from_json(_read_json(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a timing.json of this occcore ({exc}); run occcore fit "
+                         "again") from None
 
+
+def _ecsv_flux_columns(path: Path) -> list[str]:
+    """Aperture names of a lightcurve.ecsv (its ``flux_<name>`` columns), from the header."""
+    names = []
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            m = re.search(r"name:\s*flux_(?!err_)([^,}\s]+)", line)
+            if m:
+                names.append(m.group(1))
+    return names
+
+
+def _run_curves(session, files: dict[str, Path], timing: TimingResult | None):
+    """(the analysed light curve, every aperture's flux); the ECSV reader caches the parsed
+    table, so reading every aperture parses the file once."""
     ecsv = files.get("lightcurve.ecsv")
-    source = Path((timing or {}).get("source") or "")
-    column = (timing or {}).get("column")
+    source = Path(timing.source if timing is not None else "")
+    column = timing.column if timing is not None else None
+    exposure = timing.diagnostics.exposure_s if timing is not None else None
     lightcurve, apertures = None, {}
+
+    def read(path, **options):
+        options = {k: v for k, v in options.items() if v is not None}
+        return session.read_lightcurve(path, None, options)[0]
+
     if ecsv is not None:
-        table = read_ecsv_table(ecsv)
-        names = [c[len("flux_"):] for c in table.colnames
-                 if c.startswith("flux_") and not c.startswith("flux_err_")]
         elsewhere = source.is_file() and source.resolve() != ecsv.resolve()
-        wanted = [f"flux_{n}" for n in names] + ([] if elsewhere else [column])
-        curves = ecsv_lightcurves(ecsv, table, wanted,
-                                  None if elsewhere else (timing or {}).get("exposure_s"))
-        apertures = {n: curves[f"flux_{n}"] for n in names}
-        lightcurve = None if elsewhere else curves[column]
+        apertures = {n: read(ecsv, column=f"flux_{n}") for n in _ecsv_flux_columns(ecsv)}
+        if not elsewhere:
+            lightcurve = read(ecsv, column=column, exposure_s=exposure)
     if source.is_file() and lightcurve is None:
-        lightcurve = read_lightcurve(source, column=column,
-                                     exposure_s=(timing or {}).get("exposure_s"))
+        lightcurve = read(source, column=column, exposure_s=exposure,
+                          date=timing.immersion.time.utc.isot[:10] if timing is not None and
+                          timing.immersion is not None else None)
     return lightcurve, apertures
 
 
-def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
+def load_run(run_dir, profile_paths: Sequence[str | Path] = (), session=None) -> ReportInput:
+    """Everything a reporter may use from a run directory (``session``: whose light-curve
+    readers to use; default built-ins)."""
+    if session is None:
+        from occcore.api import Session
+        from occcore.config import load_config
+        with Session(config=load_config(cwd=Path("/nonexistent")), no_plugins=True) as own:
+            return load_run(run_dir, profile_paths, own)
     run_dir = Path(run_dir)
     files = find_run_files(run_dir)
-    timing = _read_json(files["timing.json"]) if "timing.json" in files else None
+    timing = _read_timing(files["timing.json"]) if "timing.json" in files else None
     limb = _read_json(files["limb.json"]) if "limb.json" in files else None
     steps: list[dict] = []
     if "lightcurve.ecsv" in files:
@@ -136,9 +165,10 @@ def load_run(run_dir, profile_paths: Sequence[str | Path] = ()) -> ReportInput:
         if run_json.is_file():
             recorded = _read_json(run_json).get("metadata", {}).get("provenance", {})
             steps += recorded.get("steps", []) if isinstance(recorded, dict) else recorded
-    for summary in (timing, limb):
-        steps += (summary or {}).get("provenance", [])
-    lightcurve, apertures = _run_curves(files, timing)
+    if timing is not None:
+        steps += [p.to_dict() for p in timing.provenance]
+    steps += (limb or {}).get("provenance", [])
+    lightcurve, apertures = _run_curves(session, files, timing)
     return ReportInput(directory=run_dir, lightcurve=lightcurve, apertures=apertures,
                        timing=timing, limb=limb, profile=load_profile(profile_paths),
                        steps=tuple(steps), occcore_version=__version__)
@@ -168,10 +198,11 @@ def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> Re
 
 def report_after_step(session, outdir) -> list[Path]:
     """The ``[report] writers`` of the configuration, run on a step's output directory."""
-    names = session.config.get("report.writers")
+    names = session.config.chain("report")
     if not names or outdir is None:
         return []
-    run = load_run(outdir, [Path(p).expanduser() for p in session.config.get("report.observer")])
+    run = load_run(outdir, [Path(p).expanduser() for p in session.config.get("report.observer")],
+                   session)
     outcome = write_reports(session, run, names, outdir)
     raise_failures(outcome)
     return list(outcome.files)

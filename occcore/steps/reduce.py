@@ -25,6 +25,7 @@ from occcore.lightcurve import build_table
 from occcore.model import (AlignRequest, Aperture, FrameFlag, FrameSeries, Photometry,
                            PhotometryRequest, Provenance, Track, iso_utc)
 from occcore.output import atomic_path, write_json
+from occcore.results import check_photometry, check_track
 
 log = logging.getLogger("occcore")
 
@@ -161,6 +162,8 @@ def check_apertures(series: FrameSeries, radius: float, annulus) -> None:
 def _gain(series: FrameSeries, configured: float) -> tuple[float, str]:
     if configured > 0:
         return float(configured), "config"
+    if series.gain_e_per_adu is not None and series.gain_e_per_adu > 0:
+        return float(series.gain_e_per_adu), f"{series.format or 'the'} file"
     header = series.meta.get("header", {}) if isinstance(series.meta, dict) else {}
     value = header.get("EGAIN")
     if isinstance(value, (int, float)) and value > 0:
@@ -180,8 +183,9 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
     if one_based:
         stars = [attrs.evolve(s, x=s.x - 1, y=s.y - 1) for s in stars]
     cfg = session.config
-    series, read_provenance = session.open_with_provenance(source, reader)
-    with series:
+    opened, read_provenance = session.open_with_provenance(source, reader)
+    with opened:
+        series, time_provenance, time_report = session.stamp(opened)
         if len(series) < 2:
             raise InputError(f"{series.source_name}: a light curve needs at least 2 frames; the "
                              f"source has {len(series)}")
@@ -213,7 +217,8 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
             lambda reg, opt: reg.spec.align(
                 AlignRequest(series=series, apertures=apertures, reference_index=ref_index,
                              fwhm_px=fwhm), options=opt, context=session.context("align")),
-            gate=_align_gate(len(series), len(apertures), cfg.get("align.min_aligned_fraction")),
+            gate=lambda track: check_track(track, len(series), len(apertures),
+                                           cfg.get("align.min_aligned_fraction")),
             source=series.source_name)
         track = align.value
 
@@ -226,10 +231,11 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
             "photometry", [session.registry.get("photometry", n) for n in cfg.chain("photometry")],
             lambda reg, opt: reg.spec.measure(request, options=opt,
                                               context=session.context("photometry")),
-            gate=_photometry_gate(len(series), len(apertures)), source=series.source_name)
+            gate=lambda phot: check_photometry(phot, len(series), [a.name for a in apertures]),
+            source=series.source_name)
         phot = phot_step.value
 
-        provenance = Provenance(steps=(read_provenance, align.provenance("align"),
+        provenance = Provenance(steps=(read_provenance, time_provenance, align.provenance("align"),
                                        phot_step.provenance("photometry")))
         flags = series.frame_flags | track.flags | phot.flags
         times = series.times
@@ -249,6 +255,8 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
             "time_instant_of_source": series.times.instant,
             "time_source": series.times.source,
             "time_uncertainty_s": series.times.uncertainty_s,
+            "time_stamped_by": time_provenance.implementation,
+            "time_report": time_report,
             "time_note": "; ".join(x for x in (series.times.note, note) if x),
             "exposure_s": series.exposure_s,
             "reference_frame": ref_index,
@@ -278,41 +286,10 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
            "config_overrides": list(session.config.overrides), "metadata": meta,
            "summary": summary, "outputs": [str(f.name) for f in files]}
     write_json(files[1], run)
-    from occcore.report import report_after_step
+    from occcore.steps.report import report_after_step
     files += report_after_step(session, outdir)
     return ReduceResult(outdir=outdir, table=table, track=track, photometry=phot,
                         provenance=provenance, summary=summary, files=tuple(files))
-
-
-def _align_gate(n: int, k: int, min_fraction: float):
-    def gate(track):
-        if not isinstance(track, Track):
-            return f"returned {type(track).__name__}, not a Track"
-        if track.x.shape != (n, k) or track.y.shape != (n, k):
-            return f"positions have shape {track.x.shape}, expected {(n, k)}"
-        if not (np.all(np.isfinite(track.x)) and np.all(np.isfinite(track.y))):
-            return "positions contain NaN"
-        aligned = 1 - np.count_nonzero(track.flags & FrameFlag.ALIGN_UNCERTAIN) / n
-        if aligned < min_fraction:
-            return f"only {aligned:.0%} of frames aligned (min_aligned_fraction {min_fraction:.0%})"
-        return None
-    return gate
-
-
-def _photometry_gate(n: int, k: int):
-    def gate(phot):
-        if not isinstance(phot, Photometry):
-            return f"returned {type(phot).__name__}, not a Photometry"
-        if phot.flux.shape != (n, k):
-            return f"fluxes have shape {phot.flux.shape}, expected {(n, k)}"
-        measured = np.isfinite(phot.flux)
-        if not measured.any():
-            return "no finite flux"
-        bad = measured & ~(np.isfinite(phot.flux_err) & (phot.flux_err > 0))
-        if bad.any():
-            return f"{int(bad.sum())} fluxes without a positive finite error"
-        return None
-    return gate
 
 
 def _summary(series, table, track, phot, provenance, ref_index, fwhm, radius, annulus) -> dict:
@@ -328,8 +305,9 @@ def _summary(series, table, track, phot, provenance, ref_index, fwhm, radius, an
         "fwhm_px": round(fwhm, 3),
         "aperture_px": radius,
         "annulus_px": list(annulus),
-        "aligner": provenance.steps[1].implementation,
-        "photometry": provenance.steps[2].implementation,
+        "time_source": provenance.steps[1].implementation,
+        "aligner": provenance.steps[2].implementation,
+        "photometry": provenance.steps[3].implementation,
         "attempts": {s.step: [f"{a.implementation}: {a.status}" for a in s.attempts]
                      for s in provenance.steps},
         "flagged_frames": int(np.count_nonzero(np.asarray(table["flag"]))),

@@ -12,7 +12,7 @@ from occcore import __version__
 from occcore.api import Session, jsonable, versions
 from occcore.chain import run_chain
 from occcore.chords import ChordFile, derived, fit_options_table, load_chords
-from occcore.config import make_options
+from occcore.validate import make_options
 from occcore.model import LIMB_PARAMS as PARAMS
 from occcore.model import LimbFit
 from occcore.output import write_json
@@ -59,7 +59,7 @@ def fit_limb(session: Session, path, outdir=None, model: str | None = None,
         if plot:
             files.append(plot_limb(jsonable(summary), outdir / "limb.png",
                                     chord_file.event.get("name", chord_file.path.name)))
-        from occcore.report import report_after_step
+        from occcore.steps.report import report_after_step
         files += report_after_step(session, outdir)
     return LimbOutcome(fit=fit, chords=chord_file, summary=jsonable(summary), files=tuple(files))
 

@@ -1,0 +1,219 @@
+"""VTI timestamp OCR (time source ``vti-ocr``): real IOTA-VTI strips and synthetic OSDs.
+
+Budget: about 30 s on one core (the fixture table ~3 s, the synthetic sweeps the rest).
+The truth of the real strips is parsed at test time from the tables of
+``fixtures/avi/PROVENANCE.md`` (readings made by eye by the researcher who cut them).
+"""
+import re
+
+import numpy as np
+import pytest
+from astropy.time import Time
+
+from occcore.model import FrameFlag, FrameSeries
+from occcore.plugin import NotApplicable
+from occcore.synthetic.osd import render_osd_video
+from occplugins.timesources import vti
+from occplugins.timesources._vti_api import time_text
+
+CASES = ("001_tvsafe", "003", "004", "008", "012_tvsafe")
+
+
+def provenance_truth(fixtures):
+    """{case: {file: (time text, field number)}} from PROVENANCE.md's per-case tables."""
+    text = (fixtures / "avi" / "PROVENANCE.md").read_text()
+    truth, case = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^### `([^`/]+)/`", line)
+        if m:
+            case = m.group(1)
+            truth[case] = {}
+            continue
+        m = re.match(r"^\| (\S+\.bmp) \| \d+ \| `[0-9a-f]{64}` \| (\d\d:\d\d:\d\d\.\d{4}) \| (\d+) \|",
+                     line)
+        if m and case:
+            truth[case][m.group(1)] = (m.group(2), int(m.group(3)))
+    return truth
+
+
+@pytest.fixture(scope="module")
+def strip_results(request):
+    from tests.conftest import SHARED_FIXTURES
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"shared fixtures not found at {SHARED_FIXTURES}")
+    truth = provenance_truth(SHARED_FIXTURES)
+    base = SHARED_FIXTURES / "avi" / "vti_osd_field_strips"
+    return truth, {case: vti.ocr_strips([base / case]) for case in CASES}
+
+
+def test_truth_table_has_all_106_strips(strip_results):
+    truth, _ = strip_results
+    assert sorted(truth) == sorted(CASES)
+    assert sum(len(v) for v in truth.values()) == 106
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_strip_reads_right_or_is_flagged(strip_results, case):
+    truth, results = strip_results
+    recs = results[case]
+    assert len(recs) == len(truth[case])
+    wrong, flagged = [], []
+    for r in recs:
+        name = r["file"].rsplit("/", 1)[-1]
+        want_time, want_n = truth[case][name]
+        if r["flagged"]:
+            flagged.append(name)
+            assert r["time_utc"] is None and r["field_number"] is None
+        elif (r["time_utc"], r["field_number"]) != (want_time, want_n):
+            wrong.append((name, r["time_utc"], r["field_number"], want_time, want_n))
+    assert wrong == []                       # never a wrong time
+    assert len(flagged) <= 2                 # and these clean strips are read, not flagged
+
+
+def test_case_008_duplicate_frame_and_reversed_field_order(strip_results):
+    _, results = strip_results
+    s = results["008"][0]["summary"]
+    assert s["duplicated_frames"] == ["0000001"]
+    assert s["field_order"] == "second-parity-first"       # -odd is the earlier field
+    assert s["standard"] == "NTSC"
+    dup = [r["file"].rsplit("/", 1)[-1] for r in results["008"] if r["duplicate_frame"]]
+    assert sorted(dup) == ["0000001-even.bmp", "0000001-odd.bmp"]
+    for case in ("001_tvsafe", "003", "004", "012_tvsafe"):
+        summary = results[case][0]["summary"]
+        assert summary["field_order"] == "first-parity-first"
+        assert summary["duplicated_frames"] == [] and summary["dropped_frames"] == []
+
+
+def test_strip_format_is_sniffed_not_taken_from_the_name(strip_results):
+    # case 003 holds PNG data named .bmp; it must read like the others
+    _, results = strip_results
+    assert results["003"][0]["summary"]["fields_read"] == 20
+
+
+# -- synthetic ----------------------------------------------------------------------
+def _score(recs, truth, resolution_units):
+    want = {}
+    for fr in truth["fields"]:
+        for t_units, n in fr:
+            want[n] = time_text(t_units - t_units % resolution_units, resolution_units)
+    right = wrong = flagged = 0
+    for r in recs:
+        if r["flagged"]:
+            flagged += 1
+        elif want.get(r["field_number"]) == r["time_utc"]:
+            right += 1
+        else:
+            wrong += 1
+    return right, wrong, flagged
+
+
+def _series(frames, date="2024-03-05", **meta):
+    return FrameSeries.from_arrays(frames, times=Time(f"{date}T00:00:00"),
+                                   offsets_s=np.arange(len(frames)) * 0.04, exposure_s=0.04,
+                                   time_instant="start", meta=meta, format="avi")
+
+
+SYNTH = [
+    dict(vti="iota-vti", standard="PAL", width=720, noise_adu=4, seed=1),
+    dict(vti="iota-vti", standard="NTSC", width=640, noise_adu=10, x_offset_px=3,
+         field_order="second-parity-first", seed=2),
+    dict(vti="iota-vti", standard="PAL", width=768, noise_adu=16, mode="tv-safe",
+         drop_before=(17,), duplicate_after=(30,), seed=3),
+    dict(vti="iota-vti", standard="NTSC", width=720, noise_adu=22, version=2, blur_px=1.0,
+         drop_before=(25, 40), seed=4),
+    dict(vti="kiwi-osd", standard="PAL", width=720, noise_adu=8, start_time_s=3600 * 4 + 59.0,
+         seed=5),
+    dict(vti="kiwi-osd", standard="NTSC", width=720, noise_adu=12, duplicate_after=(12,),
+         start_time_s=3600 * 5 + 120 - 0.7, seed=6),
+]
+
+
+@pytest.mark.parametrize("kw", SYNTH, ids=lambda kw: f"{kw['vti']}-{kw['standard']}-{kw['width']}-n{kw['noise_adu']}")
+def test_synthetic_reads_right_and_finds_drops_and_duplicates(kw):
+    frames, truth = render_osd_video(n_frames=60, **kw)
+    recs = vti.ocr_series(_series(frames))
+    res = 10 if kw["vti"] == "kiwi-osd" else 1
+    right, wrong, flagged = _score(recs, truth, res)
+    assert wrong == 0
+    assert right >= 0.98 * len(recs)
+    s = recs[0]["summary"]
+    assert s["vti"] == kw["vti"]
+    assert s["field_order"] == kw.get("field_order", "first-parity-first")
+    assert s["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]
+
+
+def test_misread_characters_are_corrected_and_flagged_as_such():
+    frames, truth = render_osd_video(n_frames=40, noise_adu=4, seed=7)
+    frames = frames.copy()
+    # scribble over one character of the seconds in frame 25 (both fields) and wipe the
+    # whole fraction of frame 31's first field: one is correctable, one is not
+    frames[25, 540:568, 4 + 10 * 24 + 2:4 + 10 * 24 + 12] = 230
+    recs = vti.ocr_series(_series(frames))
+    right, wrong, flagged = _score(recs, truth, 1)
+    assert wrong == 0
+    fixed = [r for r in recs if r["corrected"]]
+    assert {r["frame"] for r in fixed} == {25}
+    s = recs[0]["summary"]
+    assert s["fields_corrected"] == 2
+
+
+def test_unexplained_readings_are_flagged_never_guessed():
+    frames, truth = render_osd_video(n_frames=40, noise_adu=4, seed=8)
+    frames = frames.copy()
+    frames[20, 540:568, 200:700] = 230          # most of both fields' line destroyed
+    recs = vti.ocr_series(_series(frames))
+    right, wrong, flagged = _score(recs, truth, 1)
+    assert wrong == 0
+    assert {r["frame"] for r in recs if r["flagged"]} == {20}
+
+
+def test_time_source_replaces_times_and_flags():
+    frames, truth = render_osd_video(n_frames=50, standard="PAL", noise_adu=6,
+                                     drop_before=(20,), duplicate_after=(33,), seed=9)
+    series = _series(frames)
+    spec = next(s for s in _time_sources() if s.name == "vti-ocr")
+    opts = spec.options(instant="mid")
+    stamps = spec.stamp(series, options=opts, context=None)
+    out = series.with_times(stamps.times, flags=stamps.flags)
+    assert out.times.source == "ocr" and out.times.instant == "mid"
+    # mid of an interlaced frame = end of its first field (the first field's print)
+    utc = out.times.utc()
+    for k in (0, 19, 20, 40):
+        t_units = truth["fields"][k][0][0]
+        want = Time("2024-03-05T00:00:00", scale="utc") + t_units / 1e4 * __import__("astropy.units").units.s
+        assert abs((utc[k] - want).to_value("s")) < 1e-6
+    dup_frame = truth["duplicated"][0]
+    assert out.flags[dup_frame] & FrameFlag.DUPLICATE_TIME
+    assert out.flags[truth["dropped_before"][0][0]] & FrameFlag.DROPPED_BEFORE
+    assert stamps.report["date_known"] is True
+    assert stamps.report["camera_delay_s"] == 0.0
+    assert "no camera" in stamps.report["camera_delay_source"]
+    assert stamps.report["duplicated_frames"] == truth["duplicated"]
+
+
+def test_camera_delay_and_undated_series():
+    frames, _ = render_osd_video(n_frames=30, noise_adu=4, seed=10)
+    spec = next(s for s in _time_sources() if s.name == "vti-ocr")
+    base = spec.stamp(_series(frames), options=spec.options(instant="start"), context=None)
+    late = spec.stamp(_series(frames, date_known=False),
+                      options=spec.options(instant="start", camera_delay_s=0.017), context=None)
+    d = (late.times.utc(0) - base.times.utc(0)).to_value("s")
+    assert abs(d + 0.017) < 1e-9
+    assert late.report["date_known"] is False and late.report["date"] is None
+    unknown = spec.stamp(_series(frames), options=spec.options(camera="WAT-910HX"), context=None)
+    assert "not in the delay table" in unknown.report["camera_delay_source"]
+    assert unknown.report["camera_delay_s"] == 0.0
+
+
+def test_declines_a_series_without_an_osd():
+    rng = np.random.default_rng(0)
+    frames = rng.normal(40, 5, (30, 576, 720)).clip(0, 255).astype(np.uint8)
+    spec = next(s for s in _time_sources() if s.name == "vti-ocr")
+    with pytest.raises(NotApplicable):
+        spec.stamp(_series(frames), options=spec.options(), context=None)
+
+
+def _time_sources():
+    return list(vti.occcore_time_sources())
