@@ -195,8 +195,9 @@ def _exponential_tail(null: np.ndarray):
 def tail_probability(null: np.ndarray, observed: float) -> tuple[float, str]:
     """P(T >= observed) from the resampled T: empirical when at least 10 exceed it, else an
     exponential tail fitted over the 90th percentile, if the resampled tail is not heavier
-    than it (its exceedance at the 98th percentile at most twice the model's), else the
-    empirical bound 1 / (trials + 1). Never below P_FLOOR."""
+    than it (exceedance at the 98th percentile at most twice the model's, variance of the
+    excesses at most twice their squared mean), else the empirical bound 1 / (trials + 1).
+    Never below P_FLOOR."""
     k = int(np.count_nonzero(null >= observed))
     trials = len(null)
     empirical = (k + 1) / (trials + 1)
@@ -205,7 +206,12 @@ def tail_probability(null: np.ndarray, observed: float) -> tuple[float, str]:
     u, fraction, scale = _exponential_tail(null)
     check = float(np.quantile(null, 0.98))
     model_at_check = fraction * math.exp(-(check - u) / scale)
-    if 0.02 > 2 * model_at_check:
+    excess = null[null > u] - u
+    # an exponential's excesses have variance = mean^2; a heavier tail (outliers, a power
+    # law) shows as a larger ratio, or as more exceedances at the 98th percentile
+    ratio = float(np.var(excess)) / max(float(np.mean(excess)) ** 2, 1e-300) \
+        if len(excess) >= 10 else 1.0
+    if 0.02 > 2 * model_at_check or ratio > 2.0:
         return float(empirical), "empirical bound (the tail is heavier than exponential)"
     p = fraction * math.exp(-max(observed - u, 0.0) / scale)
     return float(min(max(p, P_FLOOR), empirical)), "exponential tail over the 90th percentile"
@@ -380,6 +386,11 @@ def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width
         window_drops(cumulative(null.curves[:200]), width,
                         level_of(levels(null.curves[:200]), width, len(y_detrended)))))
     direct = direct_sd_of_mean(null.clean if null.clean is not None else y_detrended, width)
+    if null.ar is not None and len(null.ar) and width > len(y_detrended) // 8:
+        # a long candidate in correlated noise: the clean residuals have lost the very
+        # excursion in question; the curve's own long means (robust spread) must allow it too
+        raw = direct_sd_of_mean(y_detrended, width)
+        direct = max(direct or 0.0, raw or 0.0)
     sd = max(boot_sd, direct or 0.0)
     snr = drop / sd if sd > 0 else math.inf
     if null.ar is not None:
