@@ -187,6 +187,12 @@ def residual_pool(y_norm: np.ndarray, model: np.ndarray, level: np.ndarray,
     return pool[~bad] if np.count_nonzero(~bad) >= max(16, len(pool) // 4) else pool
 
 
+def first_trials(n: int) -> int:
+    """Resampled curves of the first batch: 200, fewer for long curves (100 at 10 000
+    readings); more are added only when the probability is near the threshold."""
+    return int(np.clip(1_000_000 // max(n, 1), 100, 200))
+
+
 def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarray,
                        drop: float, width: int, options: TimingOptions,
                        rng: np.random.Generator):
@@ -194,7 +200,7 @@ def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarr
 
     The pool is the normalised curve itself, prewhitened by an AR model of the ``clean``
     residuals (``prewhitened_null``): under the null hypothesis the candidate is noise."""
-    first = options.fpp_trials or 200
+    first = options.fpp_trials or first_trials(len(y_norm))
     null = sg.prewhitened_null(y_norm, clean, rng, trials=first)
     return sg.significance(y_norm, null, drop=drop, width=width,
                            alpha=options.max_false_positive, min_snr=options.min_snr,
@@ -214,7 +220,8 @@ def _negative(reason: str, y_norm: np.ndarray, pool: np.ndarray, readings, optio
               sig=None, null=None, extra=None):
     """Raise the negative outcome with its detection limits."""
     if null is None:
-        null = sg.prewhitened_null(y_norm, pool, rng, trials=options.fpp_trials or 200)
+        null = sg.prewhitened_null(y_norm, pool, rng,
+                                   trials=options.fpp_trials or first_trials(len(y_norm)))
     analysis = {"detection_limit": phase_sensitivity(null, readings, options, rng, y_norm),
                 "false_positive_probability": sig.probability if sig else None,
                 "significance_method": sig.method if sig else
@@ -316,12 +323,18 @@ def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, conte
         intervals = monte_carlo
     notes = []
     square_chi2 = None
+    better_model = fit.model
     if model_name != "square":
         square = tm.Problem(SquareModel(readings.start, readings.end), normalised,
                             problem_sigma(problem), mode, far)
-        square_chi2 = tm.fit_edges(square, fit.immersion, fit.emersion, max(exposure, 1e-6),
-                                   coupled, scan=True, intervals=False).chi2
+        # from the detected edges, not the model's: a wrong velocity can drag those far off
+        square_fit = tm.fit_edges(square, d0, r0, max(exposure, 1e-6), coupled, scan=True,
+                                  intervals=False)
+        square_chi2 = square_fit.chi2
         if square_chi2 < fit.chi2:
+            # the noise is judged on the residuals of the better model: a wrong velocity
+            # must not make an event look like correlated noise
+            better_model = square_fit.model
             notes.append(f"the square model fits these readings better than the {model_name} "
                          f"model (chi2 {square_chi2:.1f} < {fit.chi2:.1f}): check the "
                          f"velocity, distance and star diameter")
@@ -358,7 +371,7 @@ def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, conte
         observed_drop = fit.baseline - float(np.median(y_norm[in_event]))
     edge_index = [int(np.searchsorted(centre, e)) for e in (fit.immersion, fit.emersion)
                   if e is not None]
-    pool = residual_pool(y_norm, fit.model, level, sigma_b, sigma_a, edge_index)
+    pool = residual_pool(y_norm, better_model, level, sigma_b, sigma_a, edge_index)
     sig, null = phase_significance(y_norm, pool, in_event, observed_drop, width, options, rng)
     if not sig.significant:
         _negative(sig.reason, y_norm, pool, readings, options, rng, sig, null,

@@ -91,6 +91,8 @@ def stationary_bootstrap(pool: np.ndarray, n: int, trials: int, mean_block: floa
     m = len(pool)
     ms = 0 if singletons is None else len(singletons)
     total = trials * n
+    if mean_block <= 1.0 and not ms and not symmetric:      # white: plain resampling
+        return pool[rng.integers(0, m, total)].reshape(trials, n)
     p = min(1.0, 1.0 / mean_block)
     count = int(total / mean_block * 1.2) + 16
     lengths = np.empty(0, np.int64)
@@ -174,8 +176,9 @@ def scan(curves: np.ndarray, widths: np.ndarray, scales: np.ndarray | None = Non
     out_scales = np.empty((len(widths), 2))
     for i, w in enumerate(widths):
         drops = window_drops(c, int(w), level_of(sample, int(w), n))
-        if scales is None:
-            centre, spread = float(np.mean(drops[:100])), float(np.std(drops[:100]))
+        if scales is None:        # from about 300 000 window drops: plenty for two moments
+            rows = drops[:max(10, min(len(drops), 300_000 // max(drops.shape[1], 1)))]
+            centre, spread = float(np.mean(rows)), float(np.std(rows))
         else:
             centre, spread = scales[i]
         out_scales[i] = centre, spread if spread > 0 else 1e-300
@@ -386,9 +389,12 @@ def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width
         window_drops(cumulative(null.curves[:200]), width,
                         level_of(levels(null.curves[:200]), width, len(y_detrended)))))
     direct = direct_sd_of_mean(null.clean if null.clean is not None else y_detrended, width)
-    if null.ar is not None and len(null.ar) and width > len(y_detrended) // 8:
+    if null.ar is not None and len(null.ar) and \
+            len(y_detrended) // 8 < width <= len(y_detrended) // 4:
         # a long candidate in correlated noise: the clean residuals have lost the very
-        # excursion in question; the curve's own long means (robust spread) must allow it too
+        # excursion in question; the curve's own long means (robust spread) must allow it
+        # too. (Not beyond a quarter of the curve: there the event would hold too many of
+        # the means for their MAD to ignore it.)
         raw = direct_sd_of_mean(y_detrended, width)
         direct = max(direct or 0.0, raw or 0.0)
     sd = max(boot_sd, direct or 0.0)
