@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any
 
 import attrs
 import numpy as np
-from astropy.time import Time
 
 from occcore import __version__
 from occcore.chain import ChainResult, run_chain
@@ -24,6 +22,7 @@ from occcore.config import Config, load_config, validate
 from occcore.validate import make_options
 from occcore.identify import Identification, choose_readers, identify, resolve_source
 from occcore.model import FrameSeries, LightCurve, StepProvenance, iso_utc
+from occcore.output import jsonable
 from occcore.results import check_lightcurve, check_series, check_time_stamps
 from occcore.plugin import Event, StepContext
 from occcore.registry import Registry, load_registry
@@ -241,27 +240,6 @@ def series_info(series: FrameSeries, provenance: StepProvenance | None = None) -
     if provenance is not None:
         info["provenance"] = provenance.to_dict()
     return info
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, Time, Path and sets into JSON-friendly values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Time):
-        return iso_utc(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def dumps(value: Any) -> str:

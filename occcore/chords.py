@@ -8,6 +8,7 @@ only while the camera was exposing (its readout gaps are left out).
 """
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,64 @@ import numpy as np
 from astropy import units as u
 from astropy.time import Time
 
-from occcore.validate import read_toml
+from occcore.validate import FREE, Key, check_table, read_toml
 from occcore.errors import InputError, UsageError
 from occcore.geometry import (AU_KM, ARCSEC_PER_RAD, Geometry, angle_deg,
                               elements_from, read_ephemeris, star_from)
 from occcore.model import Chord, LimbFit, Site
 
-SECTIONS = {"event", "star", "body", "fit", "chord"}
-CHORD_KEYS = {"name", "positive", "latitude", "longitude", "height_m", "immersion",
-              "immersion_err_s", "emersion", "emersion_err_s", "clock_offset_s", "time_shift",
-              "start", "end", "gaps", "exposure_s", "cycle_s", "step_s", "f_km", "g_km",
-              "err_km", "observer"}
+_NUMBER = (int, float)
+_ANGLE = (str, int, float)
+_TIME = (str, _dt.datetime)
+
+
+def _non_negative(value):
+    return None if value >= 0 else "must be >= 0"
+
+
+def _numbers(value):
+    return None if all(isinstance(v, _NUMBER) and not isinstance(v, bool) for v in value) \
+        else "must be a list of numbers"
+
+
+def _gap_list(value):
+    ok = all(isinstance(g, list) and len(g) == 2 and all(isinstance(t, _TIME) for t in g)
+             for g in value)
+    return None if ok else "must be a list of [start, end] times"
+
+
+CHORD_SCHEMA = {
+    "name": Key("", (str,)), "observer": Key("", (str,)), "positive": Key(True, (bool,)),
+    "latitude": Key(0.0, _ANGLE), "longitude": Key(0.0, _ANGLE), "height_m": Key(0.0, _NUMBER),
+    "immersion": Key("", _TIME), "emersion": Key("", _TIME),
+    "immersion_err_s": Key(0.0, _NUMBER, check=_non_negative),
+    "emersion_err_s": Key(0.0, _NUMBER, check=_non_negative),
+    "clock_offset_s": Key(0.0, _NUMBER),
+    "time_shift": Key("fit", (str,), check=lambda v: None if v == "fit" else "must be 'fit'"),
+    "start": Key("", _TIME), "end": Key("", _TIME),
+    "gaps": Key([], (list,), check=_gap_list),
+    "exposure_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "cycle_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "step_s": Key(0.0, _NUMBER, check=lambda v: None if v > 0 else "must be > 0"),
+    "f_km": Key([], (list,), check=_numbers), "g_km": Key([], (list,), check=_numbers),
+    "err_km": Key([], (list,), check=_numbers),
+}
+CHORD_KEYS = set(CHORD_SCHEMA)
+SCHEMA = {
+    "event": FREE,
+    "star": {"ra": Key("", _ANGLE), "dec": Key("", _ANGLE), "epoch": Key("J2016.0", (str,)),
+             "pm_ra_cosdec_mas_yr": Key(0.0, _NUMBER), "pm_dec_mas_yr": Key(0.0, _NUMBER),
+             "parallax_mas": Key(0.0, _NUMBER), "name": Key("", (str,))},
+    "body": {"ephemeris": Key("", (str,)), "H": Key(0.0, _NUMBER), "name": Key("", (str,)),
+             "elements": {"closest_approach_utc": Key("", _TIME),
+                          "position_angle_deg": Key(0.0, _NUMBER),
+                          "velocity_kms": Key(0.0, _NUMBER), "distance_au": Key(0.0, _NUMBER),
+                          "closest_approach_km": Key(0.0, _NUMBER),
+                          "closest_approach_arcsec": Key(0.0, _NUMBER)}},
+    "fit": FREE,
+    "chord": Key([], (list,)),
+}
+SECTIONS = set(SCHEMA)
 
 
 @attrs.frozen
@@ -82,17 +130,10 @@ def _observed_times(table: dict, where: str, default_step_s: float) -> Time:
     return start + offsets[keep] * u.s
 
 
-def _check_keys(table: dict, allowed: set, where: str):
-    from occcore.errors import did_you_mean
-    for key in table:
-        if key not in allowed:
-            raise InputError(f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}")
-
-
 def load_chords(path) -> ChordFile:
     path = Path(path)
     data = read_toml(path, "chords file", InputError)
-    _check_keys(data, SECTIONS, str(path))
+    check_table(data, SCHEMA, str(path), error=InputError)
     notes: list[str] = []
     star = star_from(data["star"], f"{path} [star]") if "star" in data else None
     body = dict(data.get("body", {}))
@@ -105,8 +146,10 @@ def load_chords(path) -> ChordFile:
                                                               f"{path} [body]"))
     chords = []
     for k, table in enumerate(data.get("chord", [])):
+        if not isinstance(table, dict):
+            raise InputError(f"{path}: [[chord]] {k + 1} must be a table, not {table!r:.40}")
         where = f"{path} chord {k + 1} ({table.get('name', '?')})"
-        _check_keys(table, CHORD_KEYS, where)
+        check_table(table, CHORD_SCHEMA, where, error=InputError)
         chords.append(_chord(table, where, geometry, notes))
     if not chords:
         raise InputError(f"{path}: no [[chord]] entries")
@@ -149,16 +192,15 @@ def _chord(table: dict, where: str, geometry: Geometry | None, notes: list[str])
         vf, vg = geometry.velocity(site.latitude_deg, site.longitude_deg, site.height_m, times)
         speed = np.hypot(vf, vg)
         return Chord(name=name, positive=True, site=site, f_km=f, g_km=g, err_km=speed * errors_s,
-                     meta={"times_utc": [t.isot for t in times], "time_err_s": errors_s.tolist(),
-                           "vf_kms": vf.tolist(), "vg_kms": vg.tolist(),
-                           "clock_offset_s": offset.to_value("s")})
+                     times_utc=[t.isot for t in times], time_err_s=errors_s.tolist(),
+                     vf_kms=vf, vg_kms=vg, clock_offset_s=float(offset.to_value("s")))
     if "start" not in table or "end" not in table:
         raise InputError(f"{where}: a negative chord needs start and end")
     times = _observed_times(table, where, 0.2) + offset
     f, g = geometry.fg(site.latitude_deg, site.longitude_deg, site.height_m, times, notes)
     return Chord(name=name, positive=False, site=site, f_km=f, g_km=g,
-                 meta={"start_utc": times[0].isot, "end_utc": times[-1].isot,
-                       "samples": len(times)})
+                 times_utc=[times[0].isot, times[-1].isot],
+                 clock_offset_s=float(offset.to_value("s")), meta={"samples": len(times)})
 
 
 def fit_time_shifts(chords: list[Chord], unreliable: set[str], geometry, notes):
@@ -191,15 +233,15 @@ def fit_time_shifts(chords: list[Chord], unreliable: set[str], geometry, notes):
         if abs(denom) < 1e-9:
             raise InputError(f"chord {c.name}: parallel to the line of centres; no time shift")
         along_km = -float((centre - mean) @ normal) / denom
-        speed = float(np.hypot(np.mean(c.meta.get("vf_kms", [0.0])),
-                               np.mean(c.meta.get("vg_kms", [0.0])))) or 1.0
+        speed = float(np.hypot(np.mean(c.vf_kms if c.vf_kms is not None else [0.0]),
+                               np.mean(c.vg_kms if c.vg_kms is not None else [0.0]))) or 1.0
         signed_dir = np.sign(float(np.array([c.f_km[1] - c.f_km[0],
                                              c.g_km[1] - c.g_km[0]]) @ direction)) or 1.0
         shift_s = signed_dir * along_km / speed
         shifts[c.name] = shift_s
         out.append(attrs.evolve(c, f_km=c.f_km + along_km * direction[0],
                                 g_km=c.g_km + along_km * direction[1],
-                                meta={**c.meta, "time_shift_s": shift_s}))
+                                time_shift_s=float(shift_s)))
     return out, shifts
 
 
@@ -211,7 +253,7 @@ def derived(fit: LimbFit, chord_file: ChordFile) -> dict[str, Any]:
     if ea:
         out["equivalent_radius_km_err"] = [x * math.sqrt(1 - e) for x in ea]
     geometry = chord_file.geometry
-    times = [Time(t) for c in chord_file.chords if c.positive for t in c.meta.get("times_utc", [])]
+    times = [Time(t) for c in chord_file.chords if c.positive for t in c.times_utc]
     if geometry is not None and times:
         reference = Time(chord_file.event.get("reference_utc", Time(times).mean().isot),
                          scale="utc")

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from collections.abc import Sequence
@@ -290,9 +293,11 @@ def cmd_fit(args) -> int:
     elif result.outcome != "positive":
         print(f"{result.outcome}: {result.reason}")
     else:
-        print(f"positive: model {result.model}, chi2 {result.chi2:.1f} / {result.dof}, "
-              f"SNR {result.snr:.1f}, false-positive probability "
-              f"{result.false_positive_probability:.2g}")
+        quality = [f"chi2 {result.chi2:.1f} / {result.dof}" if math.isfinite(result.chi2)
+                   else "", f"SNR {result.snr:.1f}" if math.isfinite(result.snr) else "",
+                   f"false-positive probability {result.false_positive_probability:.2g}"
+                   if math.isfinite(result.false_positive_probability) else ""]
+        print(", ".join([f"positive: model {result.model}"] + [q for q in quality if q]))
         for name, edge in result.edges:
             print(f"{name:<9} {iso_utc(edge.time)} UTC  {edge.err_text(1)} s (1 sigma), "
                   f"{edge.err_text(3)} s (3 sigma)")
@@ -308,18 +313,17 @@ def cmd_limb(args) -> int:
     from occcore.steps.limb import PARAMS, fit_limb
     with _progress_session(args) as session:
         outcome = fit_limb(session, args.chords, outdir=args.outdir, model=args.model)
-    s = outcome.summary
+    fit = outcome.fit
     if args.json:
-        print(dumps(s))
+        print(dumps(outcome.summary))
     else:
-        print(f"{s['model']}: chi2 {s['chi2']:.4g} / {s['dof']}")
+        print(f"{fit.model}: chi2 {fit.chi2:.4g} / {fit.dof}")
         for p in PARAMS:
-            err = s[f"{p}_err"]
+            err = fit.errors.get(p)
             text = f"-{err[0]:.3f} +{err[1]:.3f}" if err else "(fixed)"
-            print(f"  {p:<22} {s[p]:10.3f} {text}")
-        d = s["derived"]
-        print(f"  {'equivalent_radius_km':<22} {d['equivalent_radius_km']:10.3f}")
-        for note in s["notes"]:
+            print(f"  {p:<22} {fit.value(p):10.3f} {text}")
+        print(f"  {'equivalent_radius_km':<22} {fit.derived['equivalent_radius_km']:10.3f}")
+        for note in fit.notes:
             print(f"note: {note}")
     for f in outcome.files:
         print(f"wrote {f}", file=sys.stderr if args.json else sys.stdout)
@@ -375,12 +379,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     saved = (list(log.handlers), log.level, log.propagate)
     _setup_logging(args.verbose)
+    terminate = _terminate_as_interrupt()
     try:
         return _run(parser, args)
     finally:       # called in-process (tests, scripts): leave the logger as it was
         log.handlers[:] = saved[0]
         log.setLevel(saved[1])
         log.propagate = saved[2]
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupt(number, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt():
+    """SIGTERM is handled like Ctrl-C: the same clean-up (temporary folders, staged
+    outputs) runs. Returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _run(parser, args) -> int:

@@ -62,10 +62,6 @@ class AmbiguousImplementation(ConfigError):
     """Two plugins registered the same name and the configuration uses it."""
 
 
-class PluginContractError(OccCoreError):
-    """A plugin returned something that breaks its contract (wrong type, bad record)."""
-
-
 class StepFailed(OccCoreError):
     """A processing step could not produce a result."""
 

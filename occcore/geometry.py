@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -300,7 +299,3 @@ def elements_from(table: dict, where: str) -> Elements:
                     closest_approach_km=ca,
                     position_angle_deg=float(table["position_angle_deg"]),
                     velocity_kms=float(table["velocity_kms"]), distance_au=distance_au)
-
-
-def sites_times(values: Sequence) -> Time:
-    return Time(list(values), scale="utc")

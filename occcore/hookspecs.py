@@ -46,12 +46,22 @@ def occcore_readers() -> Iterable[ReaderSpec]:
 
     Yield: one :class:`~occcore.plugin.ReaderSpec` per format.
 
+    The ``kiwi`` reader of ``examples/occcore-example``, quoted by cog (its ``identify``
+    and ``open_kiwi`` are quoted in :mod:`occcore.plugin`).
+
     Example::
 
+        [[[cog
+        import sys; sys.path.insert(0, "docs"); import quote
+        quote.python("occcore_example/__init__.py", "occcore_readers", indent=8, fence=False,
+                     docstring=True)
+        ]]]
+        # examples/occcore-example/occcore_example/__init__.py
         @hookimpl
         def occcore_readers():
-            yield ReaderSpec(name="kiwi", summary="Kiwi OSD video",
-                             patterns=("*.kwv",), identify=_identify, open=_open)
+            yield ReaderSpec(name="kiwi", summary="Kiwi OSD video (.kwv, a made-up format)",
+                             patterns=("*.kwv",), identify=kiwi.identify, open=kiwi.open_kiwi)
+        [[[end]]]
     """
     yield from ()
 
@@ -65,7 +75,7 @@ def occcore_lightcurve_readers() -> Iterable[LightCurveReaderSpec]:
     (extension < signature < content) unless ``--reader NAME`` (or ``[lightcurve]
     chain``) names one.
 
-    Yield: :class:`~occcore.plugin.LightCurveReaderSpec` records whose ``read(path, *,
+    Yield: :class:`~occcore.plugin.LightCurveReaderSpec` records whose ``read(source, *,
     options, context)`` returns a :class:`~occcore.model.LightCurve`.
 
     Example::

@@ -45,6 +45,12 @@ class FrameFlag(enum.IntFlag):
     CADENCE_CHANGE = 512    # the step to this frame differs from the series' cadence
 
 
+TIME_FLAGS = (FrameFlag.BAD_TIME | FrameFlag.DUPLICATE_TIME | FrameFlag.NON_MONOTONIC |
+              FrameFlag.INDEX_TIME | FrameFlag.TIME_CORRECTED | FrameFlag.DROPPED_BEFORE |
+              FrameFlag.CADENCE_CHANGE)
+"""The flag bits that describe time stamps (replaced when a time source restamps)."""
+
+
 def readonly(array, dtype=None) -> np.ndarray:
     """A read-only view of ``array`` (a copy only when a dtype conversion needs one)."""
     view = np.asarray(array, dtype=dtype).view()
@@ -289,13 +295,16 @@ class FrameSeries:
     def with_times(self, times: FrameTimes, flags=None, **meta) -> FrameSeries:
         """The same frames with other time stamps (a time source replaced them).
 
-        ``flags`` (per frame) are OR-ed into the series' flags; ``meta`` entries are added
+        ``flags`` (per frame) replace the series' time bits (:data:`TIME_FLAGS`); the other
+        bits are kept; ``meta`` entries are added
         to ``meta``. The frames, the reader and the open file are shared, not copied.
         """
         if len(times) != self.n_frames:
             raise ValueError(f"{len(times)} time stamps for {self.n_frames} frames")
-        merged = self.frame_flags if flags is None else \
-            readonly(self.frame_flags | np.asarray(flags, np.uint32))
+        # the time bits describe the stamps being replaced: the time source's flags take
+        # their place; the other bits (alignment, saturation ...) stay
+        kept = self.frame_flags & ~np.uint32(TIME_FLAGS)
+        merged = readonly(kept if flags is None else kept | np.asarray(flags, np.uint32))
         return attrs.evolve(self, times=times, flags=merged, meta={**self.meta, **meta},
                             state=self._state)
 
@@ -871,7 +880,13 @@ class Chord:
     """One observer's result: a positive chord (immersion/emersion) or a negative one.
 
     ``f_km``/``g_km`` hold the sky-plane points once projected (immersion then emersion
-    for a positive chord, the sampled path for a negative one); ``err_km`` their errors.
+    for a positive chord, the sampled path for a negative one); ``err_km`` their errors
+    (the full sky-plane speed times the timing error, SORA's convention).
+    ``times_utc`` are the instants observed (immersion and emersion of a positive chord;
+    start and end of a negative one's observation), ``time_err_s`` the timing errors of a
+    positive chord's two edges, ``vf_kms``/``vg_kms`` the shadow velocity at each point,
+    ``clock_offset_s`` the correction applied to the observer's clock and
+    ``time_shift_s`` a shift fitted to a chord with an unreliable clock.
     """
 
     name: str
@@ -881,7 +896,35 @@ class Chord:
     f_km: np.ndarray | None = _optional_array_field(np.float64)
     g_km: np.ndarray | None = _optional_array_field(np.float64)
     err_km: np.ndarray | None = _optional_array_field(np.float64)
+    times_utc: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    time_err_s: tuple[float, ...] = attrs.field(default=(), converter=tuple)
+    vf_kms: np.ndarray | None = _optional_array_field(np.float64)
+    vg_kms: np.ndarray | None = _optional_array_field(np.float64)
+    clock_offset_s: float = 0.0
+    time_shift_s: float = 0.0
     meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def listed(a):
+            return None if a is None else a.tolist()
+        return {"name": self.name, "positive": self.positive,
+                "site": None if self.site is None else attrs.asdict(self.site),
+                "f_km": listed(self.f_km), "g_km": listed(self.g_km),
+                "err_km": listed(self.err_km), "times_utc": list(self.times_utc),
+                "time_err_s": list(self.time_err_s), "vf_kms": listed(self.vf_kms),
+                "vg_kms": listed(self.vg_kms), "clock_offset_s": self.clock_offset_s,
+                "time_shift_s": self.time_shift_s, "meta": dict(self.meta)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Chord:
+        site = data.get("site")
+        return cls(name=data["name"], positive=bool(data["positive"]),
+                   site=None if site is None else Site(**site),
+                   f_km=data.get("f_km"), g_km=data.get("g_km"), err_km=data.get("err_km"),
+                   times_utc=data.get("times_utc") or (),
+                   time_err_s=data.get("time_err_s") or (), vf_kms=data.get("vf_kms"),
+                   vg_kms=data.get("vg_kms"), clock_offset_s=data.get("clock_offset_s", 0.0),
+                   time_shift_s=data.get("time_shift_s", 0.0), meta=data.get("meta") or {})
 
 
 LIMB_PARAMS = ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
@@ -898,9 +941,22 @@ def ellipse_radius_km(theta_rad, equatorial_radius_km, oblateness, position_angl
     return a * b / np.sqrt((a * np.sin(ang)) ** 2 + (b * np.cos(ang)) ** 2)
 
 
+def _error_pairs(value) -> dict:
+    return {k: tuple(float(x) for x in v) for k, v in dict(value or {}).items()}
+
+
 @attrs.frozen(kw_only=True)
 class LimbFit:
-    """An elliptical limb on the sky plane with two-sided 1-sigma error bars."""
+    """An elliptical limb on the sky plane with two-sided 1-sigma error bars.
+
+    ``errors`` and ``errors_3sigma`` map a parameter of :data:`LIMB_PARAMS` to its
+    ``(minus, plus)`` interval (a parameter held fixed has none); ``fixed`` names the
+    fixed ones. ``chords`` are the chords it was fitted to (after any time shift),
+    ``negative_chords_crossed`` the negative chords the limb crosses (should be empty),
+    ``solutions`` the alternatives a single chord allows, ``derived`` what follows from
+    the limb (equivalent radius, astrometric offset, albedo), ``notes`` what a person
+    should know. ``limb.json`` is :meth:`to_json`.
+    """
 
     model: str
     center_f_km: float
@@ -908,12 +964,58 @@ class LimbFit:
     equatorial_radius_km: float
     oblateness: float
     position_angle_deg: float
-    errors: Mapping[str, tuple[float, float]] = attrs.field(factory=dict)
+    errors: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, converter=_error_pairs)
+    errors_3sigma: Mapping[str, tuple[float, float]] = attrs.field(factory=dict,
+                                                                   converter=_error_pairs)
+    fixed: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     chi2: float = float("nan")
     dof: int = 0
     residuals_km: Mapping[str, Any] = attrs.field(factory=dict)
+    negative_chords_crossed: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    solutions: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    chords: tuple[Chord, ...] = attrs.field(default=(), converter=tuple)
+    derived: Mapping[str, Any] = attrs.field(factory=dict)
+    event: Mapping[str, Any] = attrs.field(factory=dict)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    time_shifts_s: Mapping[str, float] = attrs.field(factory=dict)
     params: Mapping[str, Any] = attrs.field(factory=dict)
     provenance: tuple[StepProvenance, ...] = attrs.field(default=(), converter=tuple)
+
+    def value(self, name: str) -> float:
+        return float(getattr(self, name))
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``limb.json`` (schema :data:`LIMB_SCHEMA`)."""
+        return {"schema": LIMB_SCHEMA, "model": self.model,
+                **{p: getattr(self, p) for p in LIMB_PARAMS},
+                "errors": {k: list(v) for k, v in self.errors.items()},
+                "errors_3sigma": {k: list(v) for k, v in self.errors_3sigma.items()},
+                "fixed": list(self.fixed), "chi2": _json_float(self.chi2), "dof": self.dof,
+                "residuals_km": dict(self.residuals_km),
+                "negative_chords_crossed": list(self.negative_chords_crossed),
+                "solutions": [dict(x) for x in self.solutions],
+                "chords": [c.to_json() for c in self.chords], "derived": dict(self.derived),
+                "event": dict(self.event), "notes": list(self.notes),
+                "time_shifts_s": dict(self.time_shifts_s), "params": dict(self.params),
+                "provenance": [p.to_dict() for p in self.provenance]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LimbFit:
+        """Read ``limb.json``; a file of another schema raises ValueError."""
+        if data.get("schema") != LIMB_SCHEMA:
+            raise ValueError(f"schema {data.get('schema')!r} is not {LIMB_SCHEMA!r}")
+        chi2 = data.get("chi2")
+        return cls(model=data["model"], **{p: float(data[p]) for p in LIMB_PARAMS},
+                   errors=data.get("errors") or {}, errors_3sigma=data.get("errors_3sigma") or {},
+                   fixed=data.get("fixed") or (), chi2=float("nan") if chi2 is None else chi2,
+                   dof=int(data.get("dof") or 0), residuals_km=data.get("residuals_km") or {},
+                   negative_chords_crossed=data.get("negative_chords_crossed") or (),
+                   solutions=data.get("solutions") or (),
+                   chords=[Chord.from_json(c) for c in data.get("chords") or []],
+                   derived=data.get("derived") or {}, event=data.get("event") or {},
+                   notes=data.get("notes") or (), time_shifts_s=data.get("time_shifts_s") or {},
+                   params=data.get("params") or {},
+                   provenance=[StepProvenance.from_dict(p) for p in data.get("provenance") or []])
 
 
 @attrs.frozen(kw_only=True)
@@ -932,7 +1034,7 @@ class ReportInput:
 
     ``lightcurve`` is the analysed signal (the one the timing fit used, else the
     normalised ratio); ``apertures`` the net flux of every aperture by name; ``timing``
-    the timing result (``timing.json``) and ``limb`` the content of ``limb.json``; ``profile`` the
+    the timing result (``timing.json``) and ``limb`` the limb fit (``limb.json``); ``profile`` the
     observer profile (sections observer, site, equipment, event, conditions); ``steps``
     the provenance of every step that produced them, fallbacks included.
     """
@@ -941,7 +1043,7 @@ class ReportInput:
     lightcurve: LightCurve | None = None
     apertures: Mapping[str, LightCurve] = attrs.field(factory=dict)
     timing: TimingResult | None = None
-    limb: Mapping[str, Any] | None = None
+    limb: LimbFit | None = None
     profile: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     steps: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
     occcore_version: str = ""

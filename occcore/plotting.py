@@ -1,18 +1,18 @@
 """The plots a person looks at first, drawn from the JSON summaries the steps write.
 
-Working from ``timing.json`` / ``limb.json`` contents (not live objects) lets the
-commands and the ``plots`` reporter draw the same figures from a finished run. matplotlib
+They draw the typed results (:class:`~occcore.model.TimingResult`,
+:class:`~occcore.model.LimbFit`), which ``timing.json`` / ``limb.json`` read back into,
+so the commands and the ``plots`` reporter draw the same figures from a finished run. matplotlib
 is imported only when a figure is made, with the Agg canvas (no display needed).
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from occcore.model import LIMB_PARAMS, TimingResult, ellipse_radius_km, iso_utc
+from occcore.model import LIMB_PARAMS, LimbFit, TimingResult, ellipse_radius_km, iso_utc
 from occcore.output import atomic_path
 
 
@@ -42,6 +42,8 @@ def draw_timing(fig, result: TimingResult, title: str) -> None:
     mid = readings.mid_s
     flux = readings.flux
     model = readings.model if readings.model is not None else np.full_like(flux, np.nan)
+    chi2_text = f"χ² {result.chi2:.1f} / {result.dof}, " if math.isfinite(result.chi2) else ""
+    snr_text = f"SNR {result.snr:.1f}" if math.isfinite(result.snr) else ""
     edges = [(name, e.offset_s(readings.epoch), e) for name, e in result.edges]
     t0 = edges[0][1] if edges else mid[0]
     grid = fig.add_gridspec(2, 1 + len(edges), height_ratios=(3, 1), hspace=0.08, wspace=0.25)
@@ -72,8 +74,8 @@ def draw_timing(fig, result: TimingResult, title: str) -> None:
             top.set_title(f"{label} {iso_utc(e.time)[11:]} UTC\n"
                           f"{e.err_text(1)} s (1σ, dark band; 3σ light)", fontsize=8)
         else:
-            top.set_title(f"{title}\n{result.model} model, χ² {result.chi2:.1f} / "
-                          f"{result.dof}, SNR {result.snr:.1f}", fontsize=8)
+            top.set_title(f"{title}\n{result.outcome}: {result.model} model, {chi2_text}"
+                          f"{snr_text}".rstrip(", "), fontsize=8)
             top.legend(fontsize=7, loc="lower left")
         top.tick_params(labelbottom=False)
         bottom.set_xlabel(f"s after {'immersion' if edges else 'start'}", fontsize=8)
@@ -117,33 +119,33 @@ def _limb_band(ax, values: dict, errors: dict) -> None:
             color="tab:red", alpha=0.2, lw=0, label="1σ band")
 
 
-def draw_limb(ax, limb: dict[str, Any], title: str) -> None:
+def draw_limb(ax, fit: LimbFit, title: str) -> None:
     """Chords (with their 1-sigma timing error bars), negative chord paths, the fitted limb
-    and its 1-sigma band. ``limb`` is the content of limb.json."""
-    values = {p: limb[p] for p in LIMB_PARAMS}
-    _limb_band(ax, values, {p: limb.get(f"{p}_err") for p in LIMB_PARAMS})
+    and its 1-sigma band (an open error side draws no band on that side)."""
+    values = {p: fit.value(p) for p in LIMB_PARAMS}
+    _limb_band(ax, values, dict(fit.errors))
     f, g = ellipse_points(*[values[k] for k in LIMB_PARAMS])
-    ax.plot(f, g, color="tab:red", lw=1.5, label=f"{limb['model']} fit")
-    for c in limb.get("chords", []):
-        if c.get("f_km") is None:
+    ax.plot(f, g, color="tab:red", lw=1.5, label=f"{fit.model} fit")
+    for c in fit.chords:
+        if c.f_km is None:
             continue
-        cf, cg = np.asarray(c["f_km"]), np.asarray(c["g_km"])
-        if c["positive"]:
+        cf, cg = c.f_km, c.g_km
+        if c.positive:
             ax.plot(cf, cg, "-", color="tab:blue", lw=1)
-            if c.get("err_km") is not None:
+            if c.err_km is not None:
                 direction = np.array([cf[-1] - cf[0], cg[-1] - cg[0]])
                 direction = direction / (np.linalg.norm(direction) or 1)
-                for fi, gi, ei in zip(cf, cg, c["err_km"], strict=True):
+                for fi, gi, ei in zip(cf, cg, c.err_km, strict=True):
                     ax.plot([fi - ei * direction[0], fi + ei * direction[0]],
                             [gi - ei * direction[1], gi + ei * direction[1]], color="tab:orange",
                             lw=2.5)
-            ax.annotate(c["name"], (cf[-1], cg[-1]), fontsize=7, xytext=(4, 2),
+            ax.annotate(c.name, (cf[-1], cg[-1]), fontsize=7, xytext=(4, 2),
                         textcoords="offset points")
         else:
             ax.plot(cf, cg, ".", ms=1.5, color="0.4")
             # label the path where it passes the body, not at its far end off the plot
             k = int(np.argmin(np.hypot(cf - values["center_f_km"], cg - values["center_g_km"])))
-            ax.annotate(f"{c['name']} (negative)", (cf[k], cg[k]), fontsize=7, color="0.4",
+            ax.annotate(f"{c.name} (negative)", (cf[k], cg[k]), fontsize=7, color="0.4",
                         xytext=(4, 3), textcoords="offset points")
     ax.plot([], [], "-", color="tab:blue", label="positive chords (orange: ±1σ)")
     ax.plot([], [], ".", color="0.4", label="negative chord paths")
@@ -153,10 +155,10 @@ def draw_limb(ax, limb: dict[str, Any], title: str) -> None:
     ax.set_ylim(values["center_g_km"] - span, values["center_g_km"] + span)
     ax.set_xlabel("f (km, east ←)")
     ax.set_ylabel("g (km, north ↑)")
-    err = limb.get("equatorial_radius_km_err") or (np.nan, np.nan)
+    err = fit.errors.get("equatorial_radius_km") or (np.nan, np.nan)
     ax.set_title(f"{title}\n"
                  f"a = {values['equatorial_radius_km']:.1f} -{err[0]:.1f}/+{err[1]:.1f} km, "
                  f"ε = {values['oblateness']:.3f}, PA = {values['position_angle_deg']:.1f}°, "
-                 f"χ² = {limb['chi2']:.3g}/{limb['dof']}", fontsize=9)
+                 f"χ² = {fit.chi2:.3g}/{fit.dof}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")

@@ -9,26 +9,59 @@ A plugin is a module with ``@hookimpl`` functions named after the hooks in
 the user's configuration. Implementations are called as
 ``impl(input, *, options, context)`` and decline with :class:`NotApplicable`.
 
-Example (a reader for a made-up format)::
+Example: the frame reader of the example plugin package ``examples/occcore-example``
+(quoted by cog from its source; see ``docs/plugins.md``)::
 
-    from occcore.plugin import Match, ReaderSpec, hookimpl
+    [[[cog
+    import sys; sys.path.insert(0, "docs"); import quote
+    quote.python("occcore_example/kiwi.py", "identify", "open_kiwi", indent=4, fence=False,
+                 docstring=True)
+    ]]]
+    # examples/occcore-example/occcore_example/kiwi.py
+    def identify(probe):
+        if probe.head.startswith(MAGIC):
+            return Match.CONTENT, "kiwi header"
+        return None
 
-    def _identify(probe):
-        return Match.SIGNATURE if probe.head.startswith(b"KIWIVID1") else None
 
-    def _open(source, *, options, context):
-        from occcore_kiwi._decode import read_kiwi   # heavy imports only when used
-        return read_kiwi(source.paths[0])
+    def open_kiwi(source, *, options, context):
+        from astropy.time import Time          # heavy imports go inside the callable
+        data = source.path.read_bytes()
+        if len(data) < HEADER_BYTES or not data.startswith(MAGIC):
+            raise CorruptSource(f"{source.path}: {len(data)} bytes, not a {HEADER_BYTES}-byte "
+                                "kiwi header")
+        n, h, w = data[8], data[9], data[10]
+        body = data[HEADER_BYTES:]
+        if n == 0 or len(body) < n * h * w:
+            raise CorruptSource(f"{source.path}: {len(body)} pixel bytes for {n} frames of "
+                                f"{w}x{h} (expected {n * h * w})")
+        frames = np.frombuffer(body[:n * h * w], np.uint8).reshape(n, h, w)
+        return FrameSeries.from_arrays(frames, times=Time("2025-05-05T05:05:05.25", scale="utc"),
+                                       offsets_s=np.arange(n) * 0.04, exposure_s=0.04,
+                                       time_instant="start", time_source="gps", format="kiwi",
+                                       reader="kiwi", source_name=str(source.path))
+    [[[end]]]
 
+registered by::
+
+    [[[cog
+    quote.python("occcore_example/__init__.py", "occcore_readers", indent=4, fence=False,
+                 docstring=True)
+    ]]]
+    # examples/occcore-example/occcore_example/__init__.py
     @hookimpl
     def occcore_readers():
-        yield ReaderSpec(name="kiwi", summary="Kiwi OSD video (.kwv)",
-                         patterns=("*.kwv",), identify=_identify, open=_open)
+        yield ReaderSpec(name="kiwi", summary="Kiwi OSD video (.kwv, a made-up format)",
+                         patterns=("*.kwv",), identify=kiwi.identify, open=kiwi.open_kiwi)
+    [[[end]]]
 
 and, in the plugin's ``pyproject.toml``::
 
+    [[[cog quote.entry_points(indent=4, fence=False) ]]]
+    # examples/occcore-example/pyproject.toml
     [project.entry-points.occcore]
-    kiwi = "occcore_kiwi"
+    example = "occcore_example"
+    [[[end]]]
 """
 from __future__ import annotations
 
@@ -262,17 +295,6 @@ class ImplementationSpec:
 
     kind = "implementation"
 
-    def make_options(self, table: dict[str, Any] | None = None):
-        """Validate a config table into this implementation's options object."""
-        if self.options is None:
-            if table:
-                raise TypeError(f"takes no options, got {sorted(table)}")
-            return None
-        return self.options(**(table or {}))
-
-
-# -- the table of kinds ---------------------------------------------------------------------
-
 
 @attrs.frozen(kw_only=True)
 class Kind:
@@ -334,7 +356,7 @@ def _valid_inputs(instance, attribute, value):
 
 @kind(name="reader", hook="occcore_readers", section="read", default_chain=("auto",),
       result="FrameSeries", check=results.check_series, folder="plugins/readers",
-      step="occcore.steps.read", summary="frames in: FITS, SER, archives, video")
+      step="occcore.api", summary="frames in: FITS, SER, archives, video")
 @attrs.frozen(kw_only=True)
 class ReaderSpec(ImplementationSpec):
     """A reader: ``open(source, *, options, context) -> FrameSeries``.
@@ -362,7 +384,8 @@ class ReaderSpec(ImplementationSpec):
       summary="light-curve files in: occcore ECSV, PyMovie/PyOTE, Tangra, Limovie, SORA")
 @attrs.frozen(kw_only=True)
 class LightCurveReaderSpec(ImplementationSpec):
-    """A light-curve reader: ``read(path, *, options, context) -> LightCurve``.
+    """A light-curve reader: ``read(source, *, options, context) -> LightCurve``
+    (``source.path`` is the file).
 
     Identified like frame readers: ``identify(probe)`` (extension < signature < content)
     and ``patterns``; ``auto_identify=False`` when it must be chosen by name.

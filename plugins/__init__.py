@@ -15,6 +15,7 @@ BUILTIN_PLUGINS = (
     "occplugins.lightcurves.limovie",
     "occplugins.lightcurves.sora",
     "occplugins.readers.adv",
+    "occplugins.readers.avi",
     "occplugins.aligners.tracker",
     "occplugins.aligners.astroalign_transform",
     "occplugins.aligners.roi",

@@ -43,7 +43,7 @@ def test_chariklo_inside_sora_published_1sigma(tmp_path):
     saved = json.loads((tmp_path / "limb.json").read_text())
     for key in ("center_f_km", "center_g_km", "equatorial_radius_km", "oblateness",
                 "position_angle_deg"):
-        assert len(saved[f"{key}_err"]) == 2 and all(e > 0 for e in saved[f"{key}_err"])
+        assert len(saved["errors"][key]) == 2 and all(e > 0 for e in saved["errors"][key])
     assert set(saved["residuals_km"]) == {"Outeniqua", "Onduruquea", "Tivoli", "Windhoek C14",
                                           "Windhoek D16"}
 
@@ -148,7 +148,7 @@ def test_negative_chord_is_a_constraint_not_a_filter():
     negative = Chord(name="neg", positive=False, f_km=path, g_km=np.full_like(path, top - 5.0))
     constrained = limb._fit(chords + [negative], options=limb.LimbOptions(levels=(1.0,)),
                             context=StepContext(), circle=False)
-    assert constrained.params["negative_chords_crossed"] == []
+    assert constrained.negative_chords_crossed == ()
     r = ellipse_radius_km(theta, constrained.equatorial_radius_km, constrained.oblateness,
                           constrained.position_angle_deg)
     assert constrained.center_g_km + np.max(r * np.sin(theta)) <= top - 5.0 + 0.2
@@ -161,7 +161,7 @@ def test_single_chord_with_fixed_radius_has_two_solutions():
     fit = limb._fit([chord], options=limb.LimbOptions(fixed={"equatorial_radius_km": 100.0},
                                                       levels=(1.0,)),
                     context=StepContext(), circle=True)
-    solutions = {s["side"]: s for s in fit.params["solutions"]}
+    solutions = {s["side"]: s for s in fit.solutions}
     assert set(solutions) == {"north", "south"}
     assert solutions["north"]["center_g_km"] == pytest.approx(20 + 80, abs=0.1)
     assert solutions["south"]["center_g_km"] == pytest.approx(20 - 80, abs=0.1)
@@ -170,7 +170,7 @@ def test_single_chord_with_fixed_radius_has_two_solutions():
     negative = Chord(name="north-neg", positive=False, f_km=path, g_km=np.full_like(path, 150.0))
     fit = limb._fit([chord, negative], options=limb.LimbOptions(
         fixed={"equatorial_radius_km": 100.0}, levels=(1.0,)), context=StepContext(), circle=True)
-    solutions = {s["side"]: s for s in fit.params["solutions"]}
+    solutions = {s["side"]: s for s in fit.solutions}
     assert "north-neg" in solutions["north"]["excluded_by"]
     assert solutions["south"]["excluded_by"] == []
     assert fit.center_g_km == pytest.approx(-60.0, abs=0.1)

@@ -67,25 +67,25 @@ def test_sora_chord_files_follow_soras_layout(tmp_path):
     body = run.profile["event"]["asteroid"]
     assert {f"occ_{body}_{k}" for k in ("pos.txt", "err.txt", "neg.txt", "ellipse.log")} <= \
         {p.name for p in files}
-    positives = [c for c in run.limb["chords"] if c["positive"]]
+    positives = [c for c in run.limb.chords if c.positive]
     pos = (tmp_path / "out" / f"occ_{body}_pos.txt").read_text().splitlines()
     assert len(pos) == 2 * len(positives)
     for line, (c, k) in zip(pos, [(c, k) for c in positives for k in (0, 1)], strict=True):
         f, g, vf, vg, jd, label = line.split()
-        assert float(f) == pytest.approx(c["f_km"][k], abs=5e-4)
-        assert float(g) == pytest.approx(c["g_km"][k], abs=5e-4)
-        assert float(jd) == pytest.approx(Time(c["times_utc"][k], scale="utc").jd, abs=1e-8)
-        assert label == f"{c['name']}_{('immersion', 'emersion')[k]}"
+        assert float(f) == pytest.approx(c.f_km[k], abs=5e-4)
+        assert float(g) == pytest.approx(c.g_km[k], abs=5e-4)
+        assert float(jd) == pytest.approx(Time(c.times_utc[k], scale="utc").jd, abs=1e-8)
+        assert label == f"{c.name}_{('immersion', 'emersion')[k]}"
     err = (tmp_path / "out" / f"occ_{body}_err.txt").read_text().splitlines()
     c = positives[0]
     f_minus, f_plus = float(err[0].split()[0]), float(err[1].split()[0])
-    assert f_plus - f_minus == pytest.approx(2 * c["err_km"][0], abs=2e-3)
+    assert f_plus - f_minus == pytest.approx(2 * c.err_km[0], abs=2e-3)
     neg = (tmp_path / "out" / f"occ_{body}_neg.txt").read_text().splitlines()
     assert [ln.split()[-1] for ln in neg] == ["negative1_start", "negative1_end"]
     log = (tmp_path / "out" / f"occ_{body}_ellipse.log").read_text()
     # SORA reports the middle of each interval +/- its half-width
     value, half = re.search(r"equatorial_radius:\n    1-sigma: ([\d.]+) \+/- ([\d.]+)", log).groups()
-    a = run.limb["equatorial_radius_km"]
+    a = run.limb.equatorial_radius_km
     assert float(value) == pytest.approx(a + 0.25, abs=1e-3)
     assert float(half) == pytest.approx(1.25, abs=1e-3)
 

@@ -158,10 +158,10 @@ def run_demo(session: Session, outdir, n_frames: int = 1500) -> dict:
     shape = write_campaign(chords_file)
     limb = fit_limb(session, chords_file, outdir=outdir / "limb")
     report["files"] += [str(chords_file)] + [str(f) for f in limb.files]
-    report["limb"] = {p: {"true": shape[p], "fitted": limb.summary[p],
-                          "err": limb.summary[f"{p}_err"]} for p in PARAMS}
-    lines.append(f"limb of a synthetic campaign (7 chords, 1 negative), {limb.summary['model']}"
-                 f" fit, chi2 {limb.summary['chi2']:.2f} / {limb.summary['dof']}:")
+    report["limb"] = {p: {"true": shape[p], "fitted": limb.fit.value(p),
+                          "err": list(limb.fit.errors[p])} for p in PARAMS}
+    lines.append(f"limb of a synthetic campaign (7 chords, 1 negative), {limb.fit.model}"
+                 f" fit, chi2 {limb.fit.chi2:.2f} / {limb.fit.dof}:")
     for p, v in report["limb"].items():
         lines.append(f"  {p:<22} true {v['true']:8.3f}  fitted {v['fitted']:8.3f} "
                      f"-{v['err'][0]:.3f} +{v['err'][1]:.3f}")

@@ -24,7 +24,7 @@ from occcore.errors import InputError, UsageError
 from occcore.lightcurve import build_table
 from occcore.model import (AlignRequest, Aperture, FrameFlag, FrameSeries, Photometry,
                            PhotometryRequest, Provenance, Track, iso_utc)
-from occcore.output import atomic_path, write_json
+from occcore.output import OutputSet, atomic_path, write_json
 from occcore.results import check_photometry, check_track
 
 log = logging.getLogger("occcore")
@@ -273,19 +273,21 @@ def reduce(session: Session, source, outdir, *, target, references, guide=None,
         summary = _summary(series, table, track, phot, provenance, ref_index, fwhm, radius, annulus)
 
     outdir = Path(outdir)
-    files = [outdir / "lightcurve.ecsv", outdir / "run.json"]
-    with atomic_path(files[0]) as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-    if plot:
-        files.append(outdir / "lightcurve.png")
-        plot_lightcurve(table, files[-1])
-    run = {"occcore": __version__, "versions": versions(), "started_utc": started.isoformat(),
-           "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
-           "source": series.source_name, "config": session.config.data,
-           "config_files": list(session.config.files),
-           "config_overrides": list(session.config.overrides), "metadata": meta,
-           "summary": summary, "outputs": [str(f.name) for f in files]}
-    write_json(files[1], run)
+    names = ["lightcurve.ecsv", "run.json"] + (["lightcurve.png"] if plot else [])
+    with OutputSet(outdir) as out:        # all of them appear, or none
+        table.write(out.path("lightcurve.ecsv"), format="ascii.ecsv", overwrite=True)
+        if plot:
+            plot_lightcurve(table, out.path("lightcurve.png"))
+        run = {"occcore": __version__, "versions": versions(),
+               "started_utc": started.isoformat(),
+               "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
+               "source": series.source_name, "config": session.config.data,
+               "config_files": list(session.config.files),
+               "config_overrides": list(session.config.overrides), "metadata": meta,
+               "summary": summary, "outputs": names}
+        write_json(out.path("run.json"), run)
+        out.commit()
+    files = [outdir / n for n in names]
     from occcore.steps.report import report_after_step
     files += report_after_step(session, outdir)
     return ReduceResult(outdir=outdir, table=table, track=track, photometry=phot,

@@ -18,7 +18,9 @@ import attrs
 from occcore import __version__
 from occcore.validate import read_toml
 from occcore.errors import InputError, StepFailed, UsageError, did_you_mean
-from occcore.model import ReportInput, TimingResult
+from occcore.model import LimbFit, ReportInput, TimingResult
+from occcore.output import OutputSet
+from occcore.results import check_written
 
 RUN_FILES = ("lightcurve.ecsv", "timing.json", "limb.json")
 
@@ -109,6 +111,14 @@ def _read_timing(path: Path) -> TimingResult:
                          "again") from None
 
 
+def _read_limb(path: Path) -> LimbFit:
+    try:
+        return LimbFit.from_json(_read_json(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a limb.json of this occcore ({exc}); run occcore limb "
+                         "again") from None
+
+
 def _ecsv_flux_columns(path: Path) -> list[str]:
     """Aperture names of a lightcurve.ecsv (its ``flux_<name>`` columns), from the header."""
     names = []
@@ -158,7 +168,7 @@ def load_run(run_dir, profile_paths: Sequence[str | Path] = (), session=None) ->
     run_dir = Path(run_dir)
     files = find_run_files(run_dir)
     timing = _read_timing(files["timing.json"]) if "timing.json" in files else None
-    limb = _read_json(files["limb.json"]) if "limb.json" in files else None
+    limb = _read_limb(files["limb.json"]) if "limb.json" in files else None
     steps: list[dict] = []
     if "lightcurve.ecsv" in files:
         run_json = files["lightcurve.ecsv"].parent / "run.json"
@@ -167,7 +177,8 @@ def load_run(run_dir, profile_paths: Sequence[str | Path] = (), session=None) ->
             steps += recorded.get("steps", []) if isinstance(recorded, dict) else recorded
     if timing is not None:
         steps += [p.to_dict() for p in timing.provenance]
-    steps += (limb or {}).get("provenance", [])
+    if limb is not None:
+        steps += [p.to_dict() for p in limb.provenance]
     lightcurve, apertures = _run_curves(session, files, timing)
     return ReportInput(directory=run_dir, lightcurve=lightcurve, apertures=apertures,
                        timing=timing, limb=limb, profile=load_profile(profile_paths),
@@ -184,15 +195,20 @@ def write_reports(session, run: ReportInput, names: Sequence[str], outdir) -> Re
     context = session.context("report")
     files: list[Path] = []
     failures: list[tuple[str, str]] = []
-    for registered in reporters:
-        options = session.options("report", registered)
-        try:
-            written = registered.spec.write(run, outdir, options=options, context=context)
-            files.extend(Path(p) for p in written)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:   # one reporter's failure must not lose the others
-            failures.append((registered.name, f"{type(exc).__name__}: {exc}"))
+    with OutputSet(outdir) as out:     # the reports appear together when every writer is done
+        for registered in reporters:
+            options = session.options("report", registered)
+            try:
+                written = registered.spec.write(run, out.stage, options=options, context=context)
+                problem = check_written(written)
+                if problem:
+                    raise TypeError(problem)
+                files.extend(out.final(Path(p)) for p in written)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:   # one reporter's failure must not lose the others
+                failures.append((registered.name, f"{type(exc).__name__}: {exc}"))
+        out.commit()
     return ReportOutcome(files=tuple(files), failures=tuple(failures))
 
 

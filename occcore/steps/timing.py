@@ -20,9 +20,9 @@ from occcore import __version__
 from occcore.api import Session, jsonable, versions
 from occcore.chain import ChainExhausted
 from occcore.errors import InputError, UsageError
-from occcore.model import LightCurve, StepProvenance, TimingResult
+from occcore.model import LightCurve, StepProvenance, TimingReadings, TimingResult
 from occcore.results import check_timing_result
-from occcore.output import write_json
+from occcore.output import OutputSet, write_json
 from occcore.plotting import draw_timing, new_figure, save_figure
 
 # command-line option -> fitter option field
@@ -87,6 +87,19 @@ def _with_reading_notes(result: TimingResult, lc: LightCurve, read_provenance):
                         diagnostics=attrs.evolve(result.diagnostics, extra=extra, notes=notes))
 
 
+def _with_readings(result: TimingResult, lc: LightCurve) -> TimingResult:
+    """The result with readings to draw: a fitter that gave none (a third-party one may
+    fill only the edges) is drawn over the light curve itself, normalised by its median."""
+    if result.readings is not None:
+        return result
+    exposure = lc.exposure_s or float(np.median(np.diff(lc.times.offsets_s)))
+    start = lc.times.as_instant("start", exposure).offsets_s
+    flux = np.asarray(lc.flux, float)
+    scale = float(np.nanmedian(flux)) or 1.0
+    return attrs.evolve(result, readings=TimingReadings(
+        epoch=lc.times.epoch, start_s=start, end_s=start + exposure, flux=flux / scale))
+
+
 def _no_result(exc: ChainExhausted, source: str, lc: LightCurve) -> TimingResult:
     """Every fitter declined: the curve could not be analysed (an analysed curve without a
     significant event is a fitter's *negative* result, never this)."""
@@ -149,11 +162,13 @@ def fit_lightcurve(session: Session, source, *, outdir=None, column: str | None 
     files: list[Path] = []
     if outdir is not None:
         outdir = Path(outdir)
-        files.append(write_json(outdir / "timing.json",
-                                {**result.to_json(), "occcore_version": __version__,
-                                 "versions": versions()}))
-        if plot and result.readings is not None:
-            files.append(plot_timing(result, outdir / "timing.png", name))
+        with OutputSet(outdir) as out:      # timing.json and its plot appear together
+            write_json(out.path("timing.json"), {**result.to_json(),
+                                                  "occcore_version": __version__,
+                                                  "versions": versions()})
+            if plot and result.outcome != "undetermined":
+                plot_timing(_with_readings(result, lc), out.path("timing.png"), name)
+            files += out.commit()
         from occcore.steps.report import report_after_step
         files += report_after_step(session, outdir)
     return FitOutcome(result=result, summary=jsonable(result.to_json()), files=tuple(files))

@@ -423,7 +423,7 @@ def report_input(directory, *, positive: bool = True, seed: int = 0, with_limb: 
     section filled; optionally a limb summary over synthetic chords."""
     from astropy import units as u
 
-    from occcore.model import Edge, ReportInput, TimingResult, iso_utc
+    from occcore.model import Edge, LimbFit, ReportInput, TimingResult, iso_utc
     lc, truth = square_well_lightcurve(n_points=400, cadence_s=0.04, immersion_s=6.123457,
                                        emersion_s=9.876543, bottom=0.1 if positive else 1.0,
                                        sigma=0.03, seed=seed)
@@ -456,17 +456,14 @@ def report_input(directory, *, positive: bool = True, seed: int = 0, with_limb: 
 
         described = []
         for c in chords:
-            entry = {"name": c.name, "positive": c.positive, "f_km": c.f_km.tolist(),
-                     "g_km": c.g_km.tolist(),
-                     "err_km": None if c.err_km is None else c.err_km.tolist()}
             if c.positive:
-                entry.update(times_utc=[at(f) for f in c.f_km], vf_kms=[speed_kms] * 2,
-                             vg_kms=[0.0, 0.0], time_err_s=(c.err_km / speed_kms).tolist())
+                described.append(attrs.evolve(
+                    c, times_utc=[at(f) for f in c.f_km], vf_kms=[speed_kms] * 2,
+                    vg_kms=[0.0, 0.0], time_err_s=(c.err_km / speed_kms).tolist()))
             else:
-                entry.update(start_utc=at(c.f_km[0]), end_utc=at(c.f_km[-1]))
-            described.append(entry)
-        limb = {"model": "ellipse", "chi2": 3.2, "dof": 3, "event": {"name": "synthetic"},
-                **shape, **{f"{p}_err": [1.0, 1.5] for p in shape}, "chords": described}
+                described.append(attrs.evolve(c, times_utc=[at(c.f_km[0]), at(c.f_km[-1])]))
+        limb = LimbFit(model="ellipse", chi2=3.2, dof=3, event={"name": "synthetic"}, **shape,
+                       errors={p: (1.0, 1.5) for p in shape}, chords=described)
     return ReportInput(directory=Path(directory), lightcurve=ratio,
                        apertures={"target": target, "reference": reference}, timing=timing,
                        limb=limb, profile=SAMPLE_PROFILE, steps=steps,

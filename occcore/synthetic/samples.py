@@ -72,7 +72,19 @@ def archive_samples(directory: Path):
             ReaderSample(path=tarred, level=Match.SIGNATURE, n_frames=6, height=24, width=32)]
 
 
-READER_SAMPLES = {"fits": fits_samples, "ser": ser_samples, "archive": archive_samples}
+def avi_samples(directory: Path):
+    from occcore.synthetic.avi import write_avi
+    from occcore.testing.contracts import ReaderSample
+    directory.mkdir(parents=True, exist_ok=True)
+    frames8 = (_frames(dtype=np.float64) / 64).clip(0, 255).astype(np.uint8)
+    a = write_avi(directory / "mono8.avi", frames8, codec="ffv1")
+    b = write_avi(directory / "mono16.avi", _frames(), codec="ffvhuff-16")
+    return [ReaderSample(path=a, level=Match.CONTENT, n_frames=6, height=24, width=32),
+            ReaderSample(path=b, level=Match.CONTENT, n_frames=6, height=24, width=32)]
+
+
+READER_SAMPLES = {"fits": fits_samples, "ser": ser_samples, "archive": archive_samples,
+                  "avi": avi_samples}
 """Built-in reader name -> writer of its contract samples."""
 
 

@@ -1,22 +1,29 @@
 """Contract test classes: what every implementation of a kind must satisfy.
 
 Subclass one, set ``name`` (and for readers ``make_samples``), and pytest runs every
-test method against your implementation::
+test method against your implementation. The example plugin package
+``examples/occcore-example`` does (quoted by cog from its tests; see ``docs/testing.md``)::
 
-    # conftest.py
+    [[[cog
+    import sys; sys.path.insert(0, "docs"); import quote
+    quote.python("tests/conftest.py", "pytest_plugins", indent=4, fence=False, docstring=True)
+    ]]]
+    # examples/occcore-example/tests/conftest.py
     pytest_plugins = ["occcore.testing"]
+    [[[end]]]
 
-    # test_kiwi.py
-    from occcore.testing.contracts import ReaderContract, ReaderSample
-    from occcore.plugin import Match
-
-    class TestKiwi(ReaderContract):
+    [[[cog
+    quote.python("tests/test_kiwi.py", "TestKiwiReader", indent=4, fence=False, docstring=True)
+    ]]]
+    # examples/occcore-example/tests/test_kiwi.py
+    class TestKiwiReader(ReaderContract):
         name = "kiwi"
 
         def make_samples(self, directory):
-            path = write_my_kiwi_file(directory / "a.kwv")
-            return [ReaderSample(path=path, level=Match.SIGNATURE, n_frames=10,
-                                 height=48, width=64)]
+            frames = np.random.default_rng(7).integers(0, 256, (5, 4, 6), dtype=np.uint8)
+            path = write_kiwi(directory / "clip.kwv", frames)
+            return [ReaderSample(path=path, level=Match.CONTENT, n_frames=5, height=4, width=6)]
+    [[[end]]]
 
 occcore's own suite runs every in-tree plugin through these classes automatically
 (``tests/test_contracts_builtin.py``).
@@ -55,10 +62,20 @@ class RegistrationContract:
 
     kind: str = ""
     name: str = ""
+    plugin: object = None
+    """Set to a plugin object (a module with ``@hookimpl`` functions) to test it before it
+    is installed: it is registered next to the built-ins for the test."""
 
     @pytest.fixture
-    def registered(self, occ_registry):
-        return occ_registry.get(self.kind, self.name)
+    def registry(self, occ_registry):
+        if self.plugin is None:
+            return occ_registry
+        from occcore.registry import load_registry
+        return load_registry(no_plugins=True, extra_plugins=[("under-test", self.plugin)])
+
+    @pytest.fixture
+    def registered(self, registry):
+        return registry.get(self.kind, self.name)
 
     def test_registered_under_its_name(self, registered):
         assert registered.name == self.name
@@ -111,15 +128,15 @@ class ReaderContract(RegistrationContract):
         return made
 
     @pytest.fixture
-    def session(self, occ_registry):
+    def session(self, registry):
         from occcore.api import Session
         from occcore.config import load_config
-        with Session(config=load_config(cwd=Path("/nonexistent")), registry=occ_registry) as s:
+        with Session(config=load_config(cwd=Path("/nonexistent")), registry=registry) as s:
             yield s
 
-    def test_claims_its_samples(self, samples, occ_registry):
+    def test_claims_its_samples(self, samples, registry):
         for sample in samples:
-            found = identify(resolve_source(sample.path), occ_registry)
+            found = identify(resolve_source(sample.path), registry)
             assert found.winner is not None, f"nobody claims {sample.path}"
             assert found.winner.reader.name == self.name, (
                 f"{sample.path} went to {found.winner.reader.name}, not {self.name}")
@@ -431,7 +448,7 @@ class LimbFitterContract(RegistrationContract):
         chords, truth = ellipse_chords(n_chords=6, err_km=(3.0, 6.0), n_negative=2, seed=5,
                                        **self._truth())
         fit = self._fit(registered, chords)
-        assert fit.params.get("negative_chords_crossed") == []
+        assert fit.negative_chords_crossed == ()
 
     def test_too_few_chords_are_declined(self, registered):
         from occcore.model import Chord

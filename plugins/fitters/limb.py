@@ -77,8 +77,8 @@ def _collect(chords, sigma_model_km, projection="radial") -> _Data:
             g.extend(chord.g_km)
             s.extend(np.asarray(err, float))
             d = np.array([chord.f_km[-1] - chord.f_km[0], chord.g_km[-1] - chord.g_km[0]])
-            if "vf_kms" in chord.meta:
-                d = np.array([np.mean(chord.meta["vf_kms"]), np.mean(chord.meta["vg_kms"])])
+            if chord.vf_kms is not None and chord.vg_kms is not None:
+                d = np.array([np.mean(chord.vf_kms), np.mean(chord.vg_kms)])
             d = d / (np.linalg.norm(d) or 1.0)
             dirs.extend([d] * len(chord.f_km))
             names.extend([chord.name] * len(chord.f_km))
@@ -347,21 +347,19 @@ def _fit(chords, *, options, context, circle: bool):
     for name, res in zip(data.names, residual, strict=True):
         per_chord.setdefault(name, []).append(float(res))
     params = {
-        "errors_3sigma": {k: v["3sigma"] for k, v in errors.items() if "3sigma" in v},
         "errors_2sigma": {k: v["2sigma"] for k, v in errors.items() if "2sigma" in v},
-        "fixed": fixed, "n_points": n_points, "sigma_model_km": options.sigma_model_km,
-        "negative_chords_crossed": crossing,
+        "n_points": n_points, "sigma_model_km": options.sigma_model_km,
         "points": {"f_km": data.f.tolist(), "g_km": data.g.tolist(),
                    "sigma_km": data.radial_sigma(full[0], full[1]).tolist(),
                    "chord": list(data.names)},
         "error_projection": options.error_projection,
     }
+    solutions = []
     if two_sided and len(alternatives) > 1:
-        params["solutions"] = []
         for _side, c, x in alternatives:
             values = problem.full(x)
             crossed = _negative_crossings(data, values, include_penalised=True)
-            params["solutions"].append({
+            solutions.append({
                 "side": "north" if _northern(values, data) else "south",
                 **dict(zip(PARAMS, map(float, values), strict=True)), "chi2": c,
                 "excluded_by": crossed})
@@ -370,8 +368,10 @@ def _fit(chords, *, options, context, circle: bool):
                    oblateness=float(full[3]),
                    position_angle_deg=float(full[4] % 180.0),
                    errors={k: tuple(v["1sigma"]) for k, v in errors.items()},
-                   chi2=chi2_min, dof=int(n_points - len(problem.free)),
-                   residuals_km=per_chord, params=params)
+                   errors_3sigma={k: v["3sigma"] for k, v in errors.items() if "3sigma" in v},
+                   fixed=fixed, chi2=chi2_min, dof=int(n_points - len(problem.free)),
+                   residuals_km=per_chord, negative_chords_crossed=crossing,
+                   solutions=solutions, chords=chords, params=params)
 
 
 def _northern(values, data) -> bool:

@@ -185,17 +185,18 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
         values["Longitude"] = f"{sign}{d:03d} {m:02d} {s:04.1f}"
     comments = []
     if positive:
-        open_edges = []
+        open_edges, unknown_edges = [], []
         for name, key, event_code in (("immersion", "D", options.event_code_d),
                                       ("emersion", "R", options.event_code_r)):
             edge = _common.edge(run, name)
-            accuracy = None if edge is None else edge.largest_err_s(options.accuracy_sigma)
-            if edge is None or accuracy is None:
+            if edge is None:
                 continue
-            decimals = _decimals(accuracy)
-            seconds = edge.offset_s(midnight)
-            values[key] = event_code + _common.clock(seconds, decimals)
-            if math.isinf(accuracy):
+            accuracy = edge.largest_err_s(options.accuracy_sigma)
+            decimals = _decimals(accuracy) if accuracy is not None else 2
+            values[key] = event_code + _common.clock(edge.offset_s(midnight), decimals)
+            if accuracy is None:
+                unknown_edges.append(key)   # the fitter gave no interval: never a made-up one
+            elif math.isinf(accuracy):
                 open_edges.append(key)      # the form has no word for an open bound
             else:
                 values[f"Acc_{key}"] = f"{accuracy:.{decimals}f}"
@@ -203,8 +204,12 @@ def fields(run: ReportInput, options: IotaEsOptions) -> tuple[dict[str, str], li
             accuracy = t.immersion.largest_err_s(1) if t.immersion is not None else None
             values["Duration"] = f"{t.duration_s:.{_decimals(accuracy or 1.0)}f}"
         if t is not None:
+            fit_text = f" (chi2 {t.chi2:.1f}/{t.dof})" if math.isfinite(t.chi2) else ""
             comments.append(f"Acc_D/Acc_R are {options.accuracy_sigma}-sigma; D/R from a "
-                            f"{t.model} model fit (chi2 {t.chi2:.1f}/{t.dof}).")
+                            f"{t.model} model fit{fit_text}.")
+        for key in unknown_edges:
+            comments.append(f"Acc_{key} left blank: the timing fit gave no "
+                            f"{options.accuracy_sigma}-sigma interval for this edge.")
         for key in open_edges:
             comments.append(f"Acc_{key} left blank: the {options.accuracy_sigma}-sigma interval "
                             "of this edge does not close within the data.")

@@ -65,7 +65,7 @@ def lightcurve_figure(run: ReportInput):
 def chords_figure(run: ReportInput):
     limb = run.limb
     fig = new_figure(7.5, 7.8)
-    title = (limb.get("event") or {}).get("name") or _common.file_stem(run)
+    title = limb.event.get("name") or _common.file_stem(run)
     draw_limb(fig.add_subplot(1, 1, 1), limb, title)
     fig.text(0.01, 0.005, f"produced by {run.produced_by()}"[:140], fontsize=6, color="0.4")
     return fig

@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from occcore.model import LIMB_PARAMS, ReportInput, iso_utc
+from occcore.model import LIMB_PARAMS, LimbFit, ReportInput, iso_utc
 from occcore.plugin import NotApplicable, ReporterSpec, hookimpl, write_text
 from occplugins.reporters import _common
 
@@ -60,6 +60,10 @@ def lightcurve_text(run: ReportInput, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _number(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if math.isfinite(value) else "(not computed)"
+
+
 def _err_text(err) -> str:
     if not err:
         return "(no error)"
@@ -82,43 +86,45 @@ def timing_log(run: ReportInput, name: str) -> str:
              f"Exposure time: {exposure:.4f} seconds", f"Number of points: {len(times)}", ""]
     t = run.timing
     if t is not None and t.outcome == "positive":
-        lines.append(f"Model: {t.model}; baseline {t.baseline:.4f}, bottom {t.bottom:.4f}, "
-                     f"SNR {t.snr:.1f}")
+        lines.append(f"Model: {t.model}; baseline {_number(t.baseline, 4)}, bottom "
+                     f"{_number(t.bottom, 4)}, SNR {_number(t.snr, 1)}")
         for name, edge in t.edges:
             lines.append(f"{name.capitalize()} time: {iso_utc(edge.time).replace('T', ' ')} UTC "
                          f"{_err_text(edge.err1_s)} (1 sigma)")
-        lines.append(f"Minimum chi-square: {t.chi2:.3f}, degrees of freedom: {t.dof}")
+        if math.isfinite(t.chi2):
+            lines.append(f"Minimum chi-square: {t.chi2:.3f}, degrees of freedom: {t.dof}")
     elif t is not None:
         lines.append(f"No event ({t.outcome}): {t.reason or 'not detected'}")
     lines += ["", f"Produced by: {run.produced_by()}"]
     return "\n".join(lines) + "\n"
 
 
-def _chord_rows(limb: dict) -> tuple[list, list, list]:
+def _chord_rows(limb: LimbFit) -> tuple[list, list, list]:
     from astropy import units as u
     from astropy.time import Time
     pos, err, neg = [], [], []
-    for c in limb.get("chords", []):
-        if c.get("f_km") is None:
+    for c in limb.chords:
+        if c.f_km is None:
             continue
-        label = c["name"].replace(" ", "_")
-        if c["positive"] and c.get("times_utc"):
-            vf, vg = c.get("vf_kms", [0.0, 0.0]), c.get("vg_kms", [0.0, 0.0])
+        label = c.name.replace(" ", "_")
+        if c.positive and len(c.times_utc) == 2:
+            vf = c.vf_kms if c.vf_kms is not None else np.zeros(2)
+            vg = c.vg_kms if c.vg_kms is not None else np.zeros(2)
             for k, edge in enumerate(("immersion", "emersion")):
-                t = Time(c["times_utc"][k], scale="utc")
-                f, g = c["f_km"][k], c["g_km"][k]
+                t = Time(c.times_utc[k], scale="utc")
+                f, g = c.f_km[k], c.g_km[k]
                 pos.append((f, g, vf[k], vg[k], t.jd, f"{label}_{edge}"))
-                e = (c.get("time_err_s") or [0.0, 0.0])[k]
+                e = c.time_err_s[k] if len(c.time_err_s) == 2 else 0.0
                 for sign, suffix in ((-1, "-"), (1, "+")):
                     err.append((f + sign * vf[k] * e, g + sign * vg[k] * e, vf[k], vg[k],
                                 (t + sign * e * u.s).jd, f"{label}_{edge}_err{suffix}"))
-        elif not c["positive"] and c.get("start_utc"):
-            start, end = Time(c["start_utc"], scale="utc"), Time(c["end_utc"], scale="utc")
+        elif not c.positive and len(c.times_utc) == 2:
+            start, end = (Time(t, scale="utc") for t in c.times_utc)
             span_s = max((end - start).to_value("s"), 1e-9)
-            vf = (c["f_km"][-1] - c["f_km"][0]) / span_s
-            vg = (c["g_km"][-1] - c["g_km"][0]) / span_s
-            neg.append((c["f_km"][0], c["g_km"][0], vf, vg, start.jd, f"{label}_start"))
-            neg.append((c["f_km"][-1], c["g_km"][-1], vf, vg, end.jd, f"{label}_end"))
+            vf = (c.f_km[-1] - c.f_km[0]) / span_s
+            vg = (c.g_km[-1] - c.g_km[0]) / span_s
+            neg.append((c.f_km[0], c.g_km[0], vf, vg, start.jd, f"{label}_start"))
+            neg.append((c.f_km[-1], c.g_km[-1], vf, vg, end.jd, f"{label}_end"))
     return pos, err, neg
 
 
@@ -126,22 +132,24 @@ def _row(values) -> str:
     return "{:10.3f} {:10.3f} {:-6.2f} {:-6.2f} {:16.8f} {}".format(*values)
 
 
-def ellipse_log(limb: dict) -> str:
-    free = [p for p in LIMB_PARAMS if limb.get(f"{p}_err")]
-    n_points = sum(len(c.get("f_km") or []) for c in limb.get("chords", []) if c["positive"])
+def ellipse_log(limb: LimbFit) -> str:
+    free = [p for p in LIMB_PARAMS if limb.errors.get(p)]
+    n_points = sum(len(c.f_km) for c in limb.chords if c.positive and c.f_km is not None)
     dof = max(n_points - len(free), 1)
-    lines = [f"Minimum chi-square: {limb['chi2']:.3f}", f"Number of fitted points: {n_points}",
+    lines = [f"Minimum chi-square: {limb.chi2:.3f}", f"Number of fitted points: {n_points}",
              f"Number of fitted parameters: {len(free)}",
-             f"Minimum chi-square per degree of freedom: {limb['chi2'] / dof:.3f}"]
-    three = limb.get("errors_3sigma") or {}
+             f"Minimum chi-square per degree of freedom: {limb.chi2 / dof:.3f}"]
     for p in free:
+        value = limb.value(p)
         lines.append(f"\n{SORA_NAMES[p]}:")
-        for label, err in (("1-sigma", limb[f"{p}_err"]), ("3-sigma", three.get(p))):
-            if err:
-                lo, hi = limb[p] - err[0], limb[p] + err[1]
+        for label, err in (("1-sigma", limb.errors[p]), ("3-sigma", limb.errors_3sigma.get(p))):
+            if err and all(math.isfinite(e) for e in err):
+                lo, hi = value - err[0], value + err[1]
                 lines.append(f"    {label}: {(lo + hi) / 2:.3f} +/- {(hi - lo) / 2:.3f}")
-        e = limb[f"{p}_err"]
-        lines.append(f"    occcore best fit: {limb[p]:.3f} -{e[0]:.3f} +{e[1]:.3f} (1 sigma, "
+            elif err:
+                lines.append(f"    {label}: open (the interval does not close)")
+        e = limb.errors[p]
+        lines.append(f"    occcore best fit: {value:.3f} -{e[0]:.3f} +{e[1]:.3f} (1 sigma, "
                      "profile likelihood)")
     return "\n".join(lines) + "\n"
 
@@ -156,7 +164,7 @@ def _write(run: ReportInput, destination, *, options, context):
         written.append(write_text(destination / f"{stem}_sora_lc.log", timing_log(run, stem)))
     if run.limb is not None:
         body = options.body or run.section("event").get("asteroid") or \
-            (run.limb.get("event") or {}).get("name", "body")
+            run.limb.event.get("name", "body")
         body = re.sub(r"[^A-Za-z0-9.-]+", "_", str(body)).strip("_") or "body"
         pos, err, neg = _chord_rows(run.limb)
         for suffix, rows in (("pos", pos), ("err", err), ("neg", neg)):

@@ -1,0 +1,3 @@
+from occcore.cli import main
+
+raise SystemExit(main())
