@@ -182,3 +182,15 @@ def test_significance_method_and_probability_of_a_clear_event():
     assert r.false_positive_probability <= 1e-6
     assert r.diagnostics.extra["event_snr"] > 20
     assert math.isfinite(r.diagnostics.extra["significance_statistic"])
+
+
+def test_negative_that_could_see_nothing_says_so_and_writes_clean_json():
+    """60 readings of sigma 1 (the baseline's own size): a 0.1 s (one reading) total
+    occultation is undetectable; the negative says so instead of giving a limit."""
+    import json
+    lc, _ = noisy_lightcurve("white", event=None, n_points=60, sigma=1.0, seed=3)
+    r = fit(lc, sensitivity_durations_s=(0.1,))
+    assert r.outcome == "negative" and r.detection_limit is None
+    assert "even a total occultation" in r.reason
+    assert r.diagnostics.extra["detection_limits"][0]["drop_fraction"] is None
+    json.dumps(r.to_json(), allow_nan=False)

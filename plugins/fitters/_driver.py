@@ -421,24 +421,27 @@ def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, conte
 def _negative_result(model_name, negative: NoSignificantEvent, lc, options, started,
                      physics) -> TimingResult:
     """The curve was analysed and holds no significant event: the probability, the method,
-    the shallowest detectable drop (the longest duration tried as ``detection_limit``, all
-    of them in ``diagnostics.extra["detection_limits"]``)."""
+    the shallowest detectable drop (for the longest duration tried that could be detected
+    at all, as ``detection_limit``; every duration in ``diagnostics.extra
+    ["detection_limits"]``, with None where even a total occultation would be missed)."""
     a = negative.analysis
     readings, y_norm = a["readings"], a["y_norm"]
     limits = a["detection_limit"]
     primary = None
-    if limits:
-        chosen = limits[-1]
+    detectable = [x for x in limits or () if x["drop_fraction"] is not None]
+    reason = f"no significant event: {negative.reason}"
+    if limits and not detectable:
+        reason += "; even a total occultation of these durations would not be detected"
+    if detectable:
+        chosen = detectable[-1]             # the longest duration that could be detected
         primary = DetectionLimit(
-            duration_s=chosen["duration_s"],
-            drop_fraction=chosen["drop_fraction"] if chosen["drop_fraction"] is not None
-            else math.inf,
+            duration_s=chosen["duration_s"], drop_fraction=chosen["drop_fraction"],
             false_positive_probability=options.max_false_positive,
             method=f"drops injected into the resampled noise, detected with probability "
                    f"{options.detection_probability:g} ({a['significance_method']})")
     fpp = a.get("false_positive_probability")
     return TimingResult(
-        model=model_name, outcome="negative", reason=f"no significant event: {negative.reason}",
+        model=model_name, outcome="negative", reason=reason,
         false_positive_probability=float("nan") if fpp is None else fpp,
         snr=float(a.get("snr") or float("nan")),
         readings=TimingReadings(epoch=lc.times.epoch, start_s=readings.start,
