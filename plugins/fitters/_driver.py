@@ -201,7 +201,7 @@ def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarr
     The pool is the normalised curve itself, prewhitened by an AR model of the ``clean``
     residuals (``prewhitened_null``): under the null hypothesis the candidate is noise."""
     first = options.fpp_trials or first_trials(len(y_norm))
-    null = sg.prewhitened_null(y_norm, clean, rng, trials=first)
+    null = sg.prewhitened_null(y_norm, clean, rng, trials=first, candidate=in_event)
     return sg.significance(y_norm, null, drop=drop, width=width,
                            alpha=options.max_false_positive, min_snr=options.min_snr,
                            rng=None if options.fpp_trials else rng)

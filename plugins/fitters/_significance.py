@@ -315,7 +315,8 @@ def ar_fit(x: np.ndarray, max_order: int = 10) -> np.ndarray:
 
 
 def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Generator, *,
-                     trials: int = 200, max_order: int = 10) -> NullModel:
+                     trials: int = 200, max_order: int = 10,
+                     candidate: np.ndarray | None = None) -> NullModel:
     """Resampled noise for ``curve`` (the normalised readings, candidate included):
     an AR model fitted to the ``clean`` residuals (event model subtracted: the event's step
     must not pass for slow noise), the innovations of ``curve`` under that model resampled
@@ -330,7 +331,17 @@ def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Genera
     a = ar_fit(clean, max_order)
     denominator = np.concatenate([[1.0], -a])
     x = curve - np.median(curve)
-    innovations = lfilter(denominator, [1.0], x)[len(a):]
+    innovations = lfilter(denominator, [1.0], x)
+    if candidate is not None and np.count_nonzero(candidate) >= 2 and \
+            np.count_nonzero(~candidate) > 10:
+        # the candidate's readings stay in the pool, but no deeper than the noise goes
+        # anywhere else (either sign): a real short event must not fill the resampled curves
+        # with copies of itself. A one-reading candidate is kept whole: it is what a lone
+        # outlier looks like, and only the rest of the pool can say how rare it is
+        cap = float(np.max(np.abs(innovations[~candidate] - np.median(innovations))))
+        centre = float(np.median(innovations))
+        innovations[candidate] = np.clip(innovations[candidate], centre - cap, centre + cap)
+    innovations = innovations[len(a):]
     innovations = innovations - np.median(innovations)
     # the blocks follow the clean innovations: inside a real event the curve's innovations
     # are offset (by the drop times 1 - sum a), which is no correlation of the noise
