@@ -51,21 +51,69 @@ def chi2_scorer(result):
     """chi2(D, R) with occcore's model, readings and noise model of ``result``."""
     from occplugins.fitters import _timing as tm
     from occplugins.fitters._models import DiffractionModel, Optics, fresnel_scale_km
-    p = result.params
-    readings = p["readings"]
-    start, end = np.array(readings["start_s"]), np.array(readings["end_s"])
-    flux, model = np.array(readings["flux"]), np.array(readings["model"])
+    p = result.diagnostics.physics
+    readings = result.readings
+    start, end = np.asarray(readings.start_s), np.asarray(readings.end_s)
+    flux, model = np.asarray(readings.flux), np.asarray(readings.model)
     fresnel = np.array([fresnel_scale_km(w, p["distance_au"]) for w in p["wavelengths_um"]])
     optics = Optics(velocity_kms=p["velocity_kms"], fresnel_km=fresnel,
                     star_diameter_km=p["star_diameter_km"])
     bar = DiffractionModel(start, end, optics, optics)
     level = np.clip((model - result.bottom) / (result.baseline - result.bottom), 0, 1)
-    sigma = np.sqrt(p["sigma_bottom"] ** 2 + (p["sigma_baseline"] ** 2 - p["sigma_bottom"] ** 2)
-                    * level)
+    sb, sa = result.diagnostics.sigma_baseline, result.diagnostics.sigma_bottom
+    sigma = np.sqrt(sa ** 2 + (sb ** 2 - sa ** 2) * level)
     problem = tm.Problem(bar, tm.Readings(start, end, flux, None, np.arange(len(flux))), sigma,
                          "both", 100.0)
-    epoch_s = float((Time(p["epoch_utc"], scale="utc") - TREF).to_value("s"))
+    epoch_s = float((readings.epoch - TREF).to_value("s"))
     return lambda d, r: problem.chi2(d - epoch_s, r - epoch_s)[0]
+
+
+def baseline_engine(ref: str):
+    """The fitters' package as it is at git ``ref`` (e.g. ``main`` before this branch's
+    change), imported under another name from a temporary folder, for a same-run baseline.
+    None when git or the ref is not there."""
+    import importlib
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="occ-baseline-"))
+    package = root / "occbaseline" / "fitters"
+    package.mkdir(parents=True)
+    (root / "occbaseline" / "__init__.py").write_text("")
+    listing = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", ref,
+                              "plugins/fitters/"], capture_output=True, text=True)
+    if listing.returncode != 0 or not listing.stdout.strip():
+        return None
+    for name in listing.stdout.split():
+        text = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:{name}"],
+                              capture_output=True, text=True).stdout
+        (package / Path(name).name).write_text(text.replace("occplugins.fitters",
+                                                            "occbaseline.fitters"))
+    sys.path.insert(0, str(root))
+    return importlib.import_module("occbaseline.fitters.square")
+
+
+def time_square(module, curves, repeat: int) -> list[float]:
+    """Median seconds of one square fit per curve (the module's ``_fit``)."""
+    from occcore.plugin import StepContext
+    out = []
+    for lc in curves:
+        times = []
+        for k in range(repeat):
+            t = time.perf_counter()
+            module._fit(lc, options=module.SquareOptions(),
+                        context=StepContext(rng=np.random.default_rng(k)))
+            times.append(time.perf_counter() - t)
+        out.append(statistics.median(times))
+    return out
+
+
+def long_curves():
+    """10 000-reading curves: white noise with an event, a trended comparison star."""
+    from occcore.synthetic.noise import noisy_lightcurve
+    with_event, _ = noisy_lightcurve("white", event="square", n_points=10_000, cadence_s=0.02,
+                                     sigma=0.1, drop=0.6, event_readings=150, seed=1)
+    without, _ = noisy_lightcurve("comparison", event=None, n_points=10_000, cadence_s=0.02,
+                                  sigma=0.1, seed=2)
+    return {"10k readings, event": with_event, "10k readings, comparison star": without}
 
 
 def run_sora(python: str, loops: int) -> dict:
@@ -85,17 +133,30 @@ def main():
     parser.add_argument("--loops", type=int, nargs="+", default=[1000],
                         help="SORA Monte-Carlo trials (the notebook's Example 1a uses 1000)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--baseline-ref", default="main",
+                        help="git ref of the fitters timed as the same-run baseline")
     args = parser.parse_args()
+    from occplugins.fitters import square
+    curves = long_curves()
+    now = time_square(square, curves.values(), 3)
+    old = baseline_engine(args.baseline_ref)
+    before = time_square(old, curves.values(), 3) if old is not None else None
+    for k, name in enumerate(curves):
+        line = f"square fit, {name}: {now[k] * 1000:.0f} ms"
+        if before is not None:
+            line += (f"  (fitters at {args.baseline_ref}: {before[k] * 1000:.0f} ms, ratio "
+                     f"{now[k] / before[k]:.2f})")
+        print(line)
     if not LIGHTCURVE.exists():
         raise SystemExit(f"{LIGHTCURVE} not found (the shared fixtures are needed)")
     result, t_occ = run_occcore(args.repeat)
     score = chi2_scorer(result)
-    d = float((result.immersion - TREF).to_value("s"))
-    r = float((result.emersion - TREF).to_value("s"))
-    print(f"occcore diffraction fit + profile-likelihood 1/2/3-sigma errors + NIE test: "
+    d = result.immersion.offset_s(TREF)
+    r = result.emersion.offset_s(TREF)
+    print(f"occcore diffraction fit + profile-likelihood 1/2/3-sigma errors + significance: "
           f"{t_occ * 1000:.0f} ms (median of {args.repeat})")
-    print(f"  immersion {d:.4f} -{result.immersion_err_s[0]:.4f} +{result.immersion_err_s[1]:.4f}"
-          f"   emersion {r:.4f} -{result.emersion_err_s[0]:.4f} +{result.emersion_err_s[1]:.4f}"
+    print(f"  immersion {d:.4f} {result.immersion.err_text(1)}"
+          f"   emersion {r:.4f} {result.emersion.err_text(1)}"
           f"   chi2 {score(d, r):.2f} / {result.dof}")
     if not args.sora_python:
         print("SORA: skipped (give --sora-python or SORA_PYTHON)")

@@ -335,3 +335,41 @@ def test_error_bars_cover_the_truth_over_500_diffraction_light_curves():
     within3 = np.mean([h[1] for h in hits])
     assert 0.64 <= within1 <= 0.72, within1
     assert within3 >= 0.99, within3
+
+
+# -- diffraction model checks (issue 11) -------------------------------------------------------
+
+
+def test_diffraction_with_a_wrong_velocity_says_the_square_model_fits_better():
+    lc, truth = diffraction_lightcurve(n_event=60, exposure_s=0.02, snr=40, velocity_kms=5.0,
+                                       distance_au=30.0, seed=4)
+    right = diffraction._fit(lc, options=diffraction.DiffractionOptions(
+        velocity_kms=5.0, distance_au=30.0), context=StepContext())
+    wrong = diffraction._fit(lc, options=diffraction.DiffractionOptions(
+        velocity_kms=0.5, distance_au=30.0), context=StepContext())
+    assert not right.diagnostics.notes
+    assert right.diagnostics.extra["square_chi2"] > right.chi2
+    assert wrong.diagnostics.extra["square_chi2"] < wrong.chi2
+    assert any("square model fits these readings better" in n for n in wrong.diagnostics.notes)
+
+
+def test_wavelength_uncertainty_widens_resolved_fringe_edges_to_cover_a_wrong_wavelength():
+    """High SNR, fringes resolved: a wavelength 27 % off moves the edges by several
+    profile-likelihood sigmas; with the wavelength uncertainty in the budget (default 15 %,
+    here 27 %) the 3-sigma intervals hold the truth."""
+    lc, truth = diffraction_lightcurve(n_before=200, n_event=300, n_after=200, exposure_s=0.01,
+                                       snr=60, velocity_kms=4.0, distance_au=40.0,
+                                       bandwidth_um=0.0, seed=8)
+    common = dict(velocity_kms=4.0, distance_au=40.0, bandwidth_um=0.0, n_wavelengths=1,
+                  wavelength_um=0.7 * 1.27)
+    known = diffraction._fit(lc, options=diffraction.DiffractionOptions(
+        wavelength_uncertainty_um=0.0, **common), context=StepContext())
+    budget = diffraction._fit(lc, options=diffraction.DiffractionOptions(
+        wavelength_uncertainty_um=0.27 * 0.7 * 1.27, **common), context=StepContext())
+    shift = budget.diagnostics.extra["wavelength_edge_shift_s"]
+    assert shift["immersion"] > 0 and shift["emersion"] > 0
+    for edge, true_s in (("immersion", truth.immersion_s), ("emersion", truth.emersion_s)):
+        e_known, e_budget = getattr(known, edge), getattr(budget, edge)
+        assert sum(e_budget.err1_s) > sum(e_known.err1_s)
+        delta = true_s - e_budget.offset_s(lc.times.epoch)
+        assert -e_budget.err3_s[0] <= delta <= e_budget.err3_s[1], (edge, delta, e_budget.err3_s)

@@ -18,6 +18,11 @@ class TimingOptions:
         ("profile", "montecarlo")))
     mc_trials: int = 200
     integration: int = attrs.field(default=0, validator=attrs.validators.ge(0))  # 0 auto, 1 none
-    fpp_trials: int = 4000
+    fpp_trials: int = attrs.field(default=0, validator=attrs.validators.ge(0))   # 0: by size
     min_flat_likelihood: float = 0.1     # a flat line more likely than this: no event
-    max_false_positive: float = 0.0027   # noise makes a drop like this more often: no event
+    max_false_positive: float = 0.0027   # noise makes a dip like this more often: no event
+    min_snr: float = attrs.field(default=3.0, validator=attrs.validators.ge(0))  # event SNR floor
+    detrend: bool = True                 # alternate trend fit and detection
+    sensitivity_durations_s: tuple = attrs.field(default=(), converter=tuple)  # () by size
+    detection_probability: float = attrs.field(default=0.9, validator=[
+        attrs.validators.gt(0), attrs.validators.lt(1)])

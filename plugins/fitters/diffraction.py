@@ -28,6 +28,13 @@ class DiffractionOptions(TimingOptions):
     n_wavelengths: int = attrs.field(default=5, validator=attrs.validators.ge(1))
     opacity: float = attrs.field(default=1.0, validator=[attrs.validators.gt(0),
                                                          attrs.validators.le(1)])
+    # effective wavelength uncertainty (1 sigma) of an unfiltered camera on a star of unknown
+    # colour; None: WAVELENGTH_RELATIVE_UNCERTAINTY of wavelength_um, 0: the wavelength is known
+    wavelength_uncertainty_um: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0)))
+
+
+WAVELENGTH_RELATIVE_UNCERTAINTY = 0.15
 
 
 def _fit(lightcurve, *, options, context):
@@ -49,17 +56,28 @@ def _fit(lightcurve, *, options, context):
     optics_r = attrs.evolve(optics_d, velocity_kms=abs(v_r))
     edge_time = max(optics_d.edge_time_s(), optics_r.edge_time_s())
 
-    def make_model(start, end, width_s):
+    def make_model(start, end, width_s, wavelength_scale=1.0):
         # edges closer than ~10 Fresnel scales interfere: use the full bar
         full = width_s * min(v_d, v_r) < 10 * fresnel.max() + options.star_diameter_km
-        return DiffractionModel(start, end, optics_d, optics_r, full_bar=bool(full))
+        if wavelength_scale == 1.0:
+            o_d, o_r = optics_d, optics_r
+        else:           # the Fresnel scale goes as the square root of the wavelength
+            scaled = fresnel * np.sqrt(wavelength_scale)
+            o_d = attrs.evolve(optics_d, fresnel_km=scaled)
+            o_r = attrs.evolve(optics_r, fresnel_km=scaled)
+        return DiffractionModel(start, end, o_d, o_r, full_bar=bool(full))
+
+    relative = (WAVELENGTH_RELATIVE_UNCERTAINTY if options.wavelength_uncertainty_um is None
+                else options.wavelength_uncertainty_um / options.wavelength_um)
 
     physics = {"velocity_kms": options.velocity_kms, "immersion_velocity_kms": v_d,
                "emersion_velocity_kms": v_r, "distance_au": options.distance_au,
                "star_diameter_km": options.star_diameter_km,
                "wavelengths_um": lam.tolist(), "fresnel_scale_km": float(fresnel.mean()),
-               "fresnel_scale_s": float(fresnel.mean() / abs(v_d)), "opacity": options.opacity}
-    return fit_event(lightcurve, make_model, edge_time, options, context, "diffraction", physics)
+               "fresnel_scale_s": float(fresnel.mean() / abs(v_d)), "opacity": options.opacity,
+               "wavelength_relative_uncertainty": relative}
+    return fit_event(lightcurve, make_model, edge_time, options, context, "diffraction", physics,
+                     wavelength_relative_uncertainty=relative)
 
 
 @hookimpl
