@@ -10,7 +10,6 @@ from occcore.model import LightCurve
 from occcore.plugin import StepContext
 from occcore.synthetic import square_well_lightcurve
 from occcore.synthetic.noise import autoregressive, noise_for, noisy_lightcurve
-from occplugins.fitters import _sensitivity as sens
 from occplugins.fitters import _significance as sg
 from occplugins.fitters import _timing as tm
 from occplugins.fitters import square

@@ -233,8 +233,8 @@ def direct_sd_of_mean(curve: np.ndarray, width: int, min_means: int = 8) -> floa
     residuals (the event model subtracted: an event holding half the means would otherwise
     pass for noise), at two offsets (None below ``min_means`` means). Model-free: it holds
     every correlation of the noise, however slow, and the MAD hardly notices that the
-    candidate's own mean has been flattened by the fit. Beyond len / min_means readings, the spread of means of
-    that length."""
+    candidate's own mean has been flattened by the fit. Beyond len / min_means readings, the spread
+    of means of that length."""
     curve = np.asarray(curve, float)
     width = max(int(width), 1)
     if len(curve) // width < min_means:
