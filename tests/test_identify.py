@@ -70,3 +70,28 @@ def test_sources_resolve_file_dir_glob_list(tmp_path):
         resolve_source(tmp_path / "missing.toy")
     with pytest.raises(InputError, match="matches no file"):
         resolve_source(str(tmp_path / "*.nothing"))
+
+
+def test_a_glob_is_read_whole_or_refused(tmp_path):
+    """Two 20-frame files named by one glob: a reader that takes several files reads all 40
+    frames; one that reads single files is never handed the glob (an error says so)."""
+    import numpy as np
+    from astropy.time import Time
+
+    from occcore.api import Session
+    from occcore.config import load_config
+    from occcore.errors import InputError
+    from occcore.synthetic import write_fits_series, write_ser
+    frames = np.random.default_rng(0).integers(100, 200, (40, 8, 10)).astype(np.uint16)
+    t0 = Time("2024-01-01T00:00:00", scale="utc")
+    from astropy import units as u
+    times = t0 + np.arange(40) * 0.04 * u.s
+    write_fits_series(tmp_path / "fits", frames, times, exposure_s=0.04)
+    (tmp_path / "ser").mkdir()
+    write_ser(tmp_path / "ser" / "a.ser", frames[:20], times[:20])
+    write_ser(tmp_path / "ser" / "b.ser", frames[20:], times[20:])
+    with Session(config=load_config(cwd=tmp_path), no_plugins=True) as session:
+        with session.open(str(tmp_path / "fits" / "*.fits")) as series:
+            assert len(series) == 40
+        with pytest.raises(InputError, match="do not read several files: .*ser"):
+            session.open(str(tmp_path / "ser" / "*.ser"))

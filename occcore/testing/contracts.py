@@ -47,7 +47,8 @@ from occcore.results import check_timing_result
 from occcore.synthetic import samples as sample_files
 from occcore.synthetic import garbage_files, truncated_copy
 
-HEAVY_MODULES = ("av", "sep", "photutils", "astroalign", "matplotlib", "py7zr", "pyunpack",
+HEAVY_MODULES = ("scipy", "astropy", "numba", "PIL", "av", "sep", "photutils", "astroalign",
+                 "matplotlib", "py7zr", "pyunpack",
                  "skimage")
 
 
