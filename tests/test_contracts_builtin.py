@@ -54,35 +54,30 @@ def _diffraction_options(self, truth):
                               star_diameter_km=truth.star_diameter_km)
 
 
-def _driftscan_event(self, seed, **kw):
-    """A drift-scan image's trail as a light curve, and when its star vanished."""
-    import types
-
-    from occplugins.readers.driftscan import DriftScanOptions, driftscan_lightcurve
-
-    from occcore.synthetic.driftscan import drift_scan_image, write_drift_scan_fits
+def _driftscan_curve(seed, **image):
+    """A drift-scan image's target trail as a light curve, and the image's truth."""
     import tempfile
     from pathlib import Path
-    image, header, truth = drift_scan_image(seed=seed)
+
+    from occcore.synthetic.driftscan import drift_scan_image, write_drift_scan_fits
+    from occplugins.readers.driftscan import DriftScanOptions, driftscan_lightcurve
+    picture, header, truth = drift_scan_image(seed=seed, **image)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_drift_scan_fits(Path(tmp) / "scan.fits", image, header)
-        lc = driftscan_lightcurve(path, DriftScanOptions(target=[25.3, 19.6]))
+        path = write_drift_scan_fits(Path(tmp) / "scan.fits", picture, header)
+        return driftscan_lightcurve(path, DriftScanOptions(target=[25.3, 19.6])), truth
+
+
+def _driftscan_event(self, seed, **kw):
+    """The driftscan fitter's own curves: a trail with a gap, and when its star vanished."""
+    import types
+    lc, truth = _driftscan_curve(seed)
     return lc, types.SimpleNamespace(immersion_s=truth.disappearance_s,
                                      emersion_s=truth.reappearance_s)
 
 
 def _driftscan_flat(self):
     """A trail without a gap: the fitter finds no event (or declines)."""
-    lc, _ = _driftscan_event(self, 3)
-    from occcore.synthetic.driftscan import drift_scan_image, write_drift_scan_fits
-    from occplugins.readers.driftscan import DriftScanOptions, driftscan_lightcurve
-    import tempfile
-    from pathlib import Path
-    image, header, truth = drift_scan_image(seed=3, remaining_fraction=1.0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_drift_scan_fits(Path(tmp) / "scan.fits", image, header)
-        lc = driftscan_lightcurve(path, DriftScanOptions(target=[25.3, 19.6]))
-    return lc, None
+    return _driftscan_curve(3, remaining_fraction=1.0)[0], None
 
 
 TIMING_EXTRAS = {"diffraction": {"make_options": _diffraction_options},
