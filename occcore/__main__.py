@@ -1,3 +1,5 @@
+"""``python -m occcore``: the same as the ``occcore`` command."""
 from occcore.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())
