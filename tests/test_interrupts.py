@@ -19,7 +19,7 @@ REDUCE_FILES = {"lightcurve.ecsv", "run.json", "lightcurve.png"}
 @pytest.fixture(scope="module")
 def observation(tmp_path_factory):
     directory = tmp_path_factory.mktemp("interrupts")
-    frames, truth = star_field(n_frames=1000, seed=3, occultation=(0, 16.0, 18.0, 0.1))
+    frames, truth = star_field(n_frames=3000, seed=3, occultation=(0, 56.0, 58.0, 0.1))
     path = write_ser(directory / "obs.ser", frames, truth.times.utc())
     return path, truth
 
@@ -30,6 +30,27 @@ def _leftovers(outdir: Path, tmpdir: Path) -> list[str]:
     return found + [p.name for p in tmpdir.glob("occcore-*")]
 
 
+def _signal_when(process, moment, outdir: Path, sig, delay_s: float) -> None:
+    """Send ``sig`` ``delay_s`` after the start, or (moment "staging") the instant the run
+    starts writing its outputs, the worst moment for a partial set."""
+    if moment == "staging":
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if outdir.exists() and any(p.name.startswith(".occcore-stage-")
+                                       for p in outdir.iterdir()):
+                break
+            time.sleep(0.002)
+    elif moment == "late":                  # after the run, if it is still going by then
+        try:
+            process.wait(timeout=delay_s)
+        except subprocess.TimeoutExpired:
+            pass
+    else:
+        time.sleep(delay_s)
+    if process.poll() is None:
+        process.send_signal(sig)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_reduce_leaves_nothing_or_everything(observation, tmp_path, sig):
     path, truth = observation
@@ -38,27 +59,26 @@ def test_interrupted_reduce_leaves_nothing_or_everything(observation, tmp_path, 
     env = {**os.environ, "TMPDIR": str(tmpdir)}
     target, reference = truth.x[0, 0], truth.y[0, 0]
     outcomes = []
-    # from 1.5 s on, the command is past start-up (an interrupt during the interpreter's own
-    # start-up is not occcore's to handle)
-    for k, delay in enumerate((1.5, 3.0, 5.0, 8.0)):
+    # while it reads and aligns, while it writes its outputs, and (once) as it finishes
+    for k, (moment, delay) in enumerate((("early", 1.0), ("staging", 0.0), ("staging", 0.0),
+                                         ("late", 30.0))):
         outdir = tmp_path / f"out{k}"
         process = subprocess.Popen(
             [sys.executable, "-m", "occcore.cli", "--no-plugins", "reduce", str(path), "-o",
              str(outdir), "--target", f"{target},{reference}",
              "--reference", f"{truth.x[0, 1]},{truth.y[0, 1]}"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(delay)
-        process.send_signal(sig)
-        _, err = process.communicate(timeout=120)
+        _signal_when(process, moment, outdir, sig, delay)
+        _, err = process.communicate(timeout=300)
         present = {p.name for p in outdir.iterdir()} if outdir.exists() else set()
-        assert present in (set(), REDUCE_FILES), (delay, present)
-        assert _leftovers(outdir, tmpdir) == [], (delay, _leftovers(outdir, tmpdir))
+        assert present in (set(), REDUCE_FILES), (moment, present)
+        assert _leftovers(outdir, tmpdir) == [], (moment, _leftovers(outdir, tmpdir))
         assert b"Traceback" not in err, err.decode()[-2000:]
-        outcomes.append((process.returncode, bool(present)))
-    for code, complete in outcomes:
+        outcomes.append((moment, process.returncode, bool(present)))
+    for moment, code, complete in outcomes:
         # an interrupted run says so; a complete one may still be signalled as it exits
         assert complete or code != 0, outcomes
-    assert any(not complete for _, complete in outcomes), f"no run was interrupted: {outcomes}"
+    assert not outcomes[0][2], f"the early signal did not interrupt the run: {outcomes}"
 
 
 def test_interrupted_fit_and_report_leave_no_partial_set(tmp_path):
