@@ -75,7 +75,7 @@ def test_interrupted_reduce_leaves_nothing_or_everything(observation, tmp_path, 
         assert _leftovers(outdir, tmpdir) == [], (moment, _leftovers(outdir, tmpdir))
         assert b"Traceback" not in err, err.decode()[-2000:]
         outcomes.append((moment, process.returncode, bool(present)))
-    for moment, code, complete in outcomes:
+    for _moment, code, complete in outcomes:
         # an interrupted run says so; a complete one may still be signalled as it exits
         assert complete or code != 0, outcomes
     assert not outcomes[0][2], f"the early signal did not interrupt the run: {outcomes}"
