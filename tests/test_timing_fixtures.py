@@ -3,7 +3,6 @@ against the published (SORA) or generator (PyOTE) values of the PROVENANCE files
 research notes. Known misses are listed with the reason; they must stay misses of the kind
 described (so a change that moves them is noticed)."""
 import math
-import re
 
 import attrs
 import numpy as np
@@ -112,18 +111,7 @@ def test_sora_placeholder_curve_is_undetermined(shared_fixtures):
 
 # -- PyOTE's model examples (generator truth in each file's header) ------------------------
 
-
-def _header(path):
-    text = path.read_text()
-    out = {}
-    for key, pattern in [("D", r"D @ \[00:00:"), ("R", r"R @ \[00:00:"),
-                         ("v", "asteroid_shadow_speed:"), ("dist", "asteroid_distance_AU:"),
-                         ("wl", "wavelength_nm:"), ("star", "star_diameter_km:"),
-                         ("ld", "D_limb_angle_degrees:"), ("lr", "R_limb_angle_degrees:"),
-                         ("frame", "frame_time:")]:
-        m = re.search(pattern + r"\s*([-\d.]+)", text)
-        out[key] = float(m.group(1)) if m else None
-    return out
+from test_timing import _header  # noqa: E402  (one parser of the generator headers)
 
 
 def _pyote(shared_fixtures, name):
