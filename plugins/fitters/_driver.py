@@ -175,14 +175,19 @@ def misfit_zones(resid: np.ndarray, edges, window: int = 9) -> np.ndarray:
     return bad
 
 
+def scaled_residuals(y_norm: np.ndarray, model: np.ndarray, level: np.ndarray,
+                     sigma_b: float, sigma_a: float) -> np.ndarray:
+    """Residuals of the fit, those inside the event scaled to the baseline noise."""
+    scale = np.sqrt(sigma_a ** 2 + (sigma_b ** 2 - sigma_a ** 2) * np.clip(level, 0, 1))
+    return (y_norm - model) * (sigma_b / np.maximum(scale, 1e-300))
+
+
 def residual_pool(y_norm: np.ndarray, model: np.ndarray, level: np.ndarray,
                   sigma_b: float, sigma_a: float, edges=()) -> np.ndarray:
     """The noise to resample: residuals of the whole fit, those inside the event scaled to
     the baseline noise (the bottom of a deep event is quieter: it must not thin the pool),
     without the misfit zones next to the edges (indices ``edges``)."""
-    resid = y_norm - model
-    scale = np.sqrt(sigma_a ** 2 + (sigma_b ** 2 - sigma_a ** 2) * np.clip(level, 0, 1))
-    pool = resid * (sigma_b / np.maximum(scale, 1e-300))
+    pool = scaled_residuals(y_norm, model, level, sigma_b, sigma_a)
     bad = misfit_zones(pool, edges)
     return pool[~bad] if np.count_nonzero(~bad) >= max(16, len(pool) // 4) else pool
 
@@ -195,12 +200,16 @@ def first_trials(n: int) -> int:
 
 def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarray,
                        drop: float, width: int, options: TimingOptions,
-                       rng: np.random.Generator):
+                       rng: np.random.Generator, residuals: np.ndarray | None = None):
     """Block-bootstrap false-positive probability of the observed curve (see _significance).
+    ``residuals`` (of the event fit, every reading): the AR model is fitted to them with
+    part of the dip put back (``partial_dip``) instead of to ``clean``.
 
     The pool is the normalised curve itself, prewhitened by an AR model of the ``clean``
     residuals (``prewhitened_null``): under the null hypothesis the candidate is noise."""
     first = options.fpp_trials or first_trials(len(y_norm))
+    if residuals is not None:
+        clean = sg.partial_dip(residuals, in_event, drop, otherwise=clean)
     null = sg.prewhitened_null(y_norm, clean, rng, trials=first, candidate=in_event)
     return sg.significance(y_norm, null, drop=drop, width=width,
                            alpha=options.max_false_positive, min_snr=options.min_snr,
@@ -372,7 +381,9 @@ def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, conte
     edge_index = [int(np.searchsorted(centre, e)) for e in (fit.immersion, fit.emersion)
                   if e is not None]
     pool = residual_pool(y_norm, better_model, level, sigma_b, sigma_a, edge_index)
-    sig, null = phase_significance(y_norm, pool, in_event, observed_drop, width, options, rng)
+    sig, null = phase_significance(y_norm, pool, in_event, observed_drop, width, options, rng,
+                                   residuals=scaled_residuals(y_norm, better_model, level,
+                                                              sigma_b, sigma_a))
     if not sig.significant:
         _negative(sig.reason, y_norm, pool, readings, options, rng, sig, null,
                   {"candidates": [c.to_candidate(readings) for c in candidates],
