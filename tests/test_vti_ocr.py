@@ -312,3 +312,34 @@ def test_midnight_roll_over():
 
 def _time_sources():
     return list(vti.occcore_time_sources())
+
+
+# Drops and repeats inside the calibration sample (the first 64 frames): no 48-frame
+# window of it is free of them, so the digits must be learned across them.
+CALIBRATION_DROPS = [
+    dict(vti="boxsprite", standard="PAL", width=720, noise_adu=10, drop_before=(16, 32, 48),
+         duplicate_after=(35,), seed=31),
+    dict(vti="ghs", standard="NTSC", width=720, noise_adu=10, drop_before=(10, 25, 40, 55),
+         duplicate_after=(35,), seed=32),
+    dict(vti="boxsprite", standard="NTSC", width=768, noise_adu=14, drop_before=(20, 21, 40),
+         field_order="second-parity-first", seed=33),
+    # 640 px with the band low in the OSD region: the band must not be cut short
+    dict(vti="boxsprite", standard="PAL", width=640, noise_adu=15, x_offset_px=3.9,
+         drop_before=(26, 40), start_time_s=76656.739, seed=102),
+]
+
+
+@pytest.mark.parametrize("kw", CALIBRATION_DROPS,
+                         ids=lambda kw: f"{kw['vti']}-{kw['standard']}-{kw['drop_before']}")
+def test_counterless_calibration_across_drops_and_repeats(kw):
+    frames, truth = render_osd_video(n_frames=80, **kw)
+    recs = vti.ocr_series(_series(frames))
+    res = 10 if kw["vti"] == "ghs" else 1
+    right, wrong, flagged = _score_by_position(recs, truth, res)
+    assert wrong == 0
+    assert right >= 0.98 * len(recs)
+    s = recs[0]["summary"]
+    assert s["vti"] == kw["vti"]
+    assert s["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]

@@ -68,8 +68,11 @@ def read_field_blocks(sample: np.ndarray, blocks, frame_of: np.ndarray, parity: 
     # find the band on a coarse copy (every 4th column), then make ink of its rows only
     coarse = ocr.apply_norm(sample[:, :, ::4], norm)
     bands = ocr.find_band(coarse, par_s)
-    row_lo = max(0, min(t for t, _ in bands.values()) - 3)
-    row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + 3)
+    # generous margins: on the coarse copy the faint top and bottom glyph rows can fall
+    # below the band threshold, and a band cut short misaligns the two parities
+    pad = max(8, max(b - t for t, b in bands.values()))
+    row_lo = max(0, min(t for t, _ in bands.values()) - pad)
+    row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + pad)
     ink = ocr.apply_norm(sample[:, row_lo:row_hi], norm, slice(row_lo, row_hi))
     kinds = list(VTI_TYPES) if vti == "auto" else [vti]
     errors, best = [], None

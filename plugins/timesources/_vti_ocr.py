@@ -550,8 +550,11 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
     starts = sorted({0, max(0, (len(keep) - window_frames) // 2), max(0, len(keep) - window_frames)})
     best = None
     for order in ("first-parity-first", "second-parity-first"):
-        for w0 in starts:
-            seq = _time_order(frame_of, parity, keep[w0:w0 + window_frames], order)
+        # windows for the clock labelling (a drop inside shifts its phase), and the whole
+        # sample for the labelling by digit changes (which a drop or repeat does not upset)
+        for w0 in [*starts, None]:
+            frames_w = keep if w0 is None else keep[w0:w0 + window_frames]
+            seq = _time_order(frame_of, parity, frames_w, order)
             if len(seq) < 50:
                 raise OsdNotFound(f"only {len(seq)} distinct fields; at least 50 (1 s) are "
                                   "needed to learn the digits from the tenths of a second")
@@ -562,10 +565,12 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
             # tenths: large variance, small field-to-field change (every ~5-6 fields)
             cand = np.flatnonzero((ratio > 0.06) & (ratio < 0.45) & (var > 0.3 * var.max()))
             for j in cand:
-                r = _label_by_clock(x[:, j], seq_len=len(seq))
+                r = _label_by_runs(x[:, j]) if w0 is None else \
+                    _label_by_clock(x[:, j], seq_len=len(seq))
                 if r is None:
                     continue
                 sse, labels, period_ms = r
+                sse /= len(seq)             # per field: windows and sample compare fairly
                 if best is None or sse < best[0]:
                     best = (sse, order, w0, int(j), labels, period_ms, seq)
     if best is None:
@@ -633,6 +638,30 @@ def _label_by_clock(x: np.ndarray, seq_len: int):
             if best is None or sse < best[0]:
                 best = (sse, labels, period_ms)
     return best
+
+
+def _label_by_runs(x: np.ndarray):
+    """(sse, labels, None) of the tenths labelling by digit changes, for cell images x (k, D).
+
+    The tenths digit shows one value for 5-6 fields, then the next: each change of the
+    cell image is one step up. A dropped frame (40 ms or less at PAL) or a repeated one
+    only shortens or lengthens a run, so this labelling holds across them; a drop of a
+    whole tenth or more skips a label, and the glyph groups then fall apart (a large
+    sse, and the coherence check refuses). Changes are told from noise by their size:
+    most steps are no change (their median is the noise), changes are the top ~18 %."""
+    d = ((x[1:] - x[:-1]) ** 2).sum(axis=1)
+    noise = float(np.median(d))
+    change = float(np.percentile(d, 95))
+    if change <= 4 * noise:
+        return None                       # no clear digit changes above the noise
+    labels = np.concatenate([[0], np.cumsum(d > np.sqrt(noise * change))]) % 10
+    counts = np.bincount(labels, minlength=10)
+    if (counts == 0).any():
+        return None
+    onehot = np.eye(10, dtype=np.float32)[labels]
+    sums = onehot.T @ x
+    sse = float((x * x).sum()) - float(((sums * sums).sum(axis=1) / counts).sum())
+    return sse, labels, None
 
 
 def _roles_from_tenths(digits, centres, pitch, tenths, spec) -> dict:
