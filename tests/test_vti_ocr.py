@@ -280,7 +280,9 @@ def test_counterless_misread_is_corrected_or_flagged_never_wrong():
 
 
 @pytest.mark.parametrize("printed,assumed", [("boxsprite", "ghs"), ("ghs", "boxsprite"),
-                                              ("iota-vti", "boxsprite")])
+                                              ("iota-vti", "boxsprite"),
+                                              ("gps-boxsprite", "boxsprite"),
+                                              ("boxsprite", "gps-boxsprite")])
 def test_a_wrong_layout_assumption_is_declined_or_flagged(printed, assumed):
     frames, truth = render_osd_video(printed, n_frames=70, noise_adu=6, seed=26)
     try:
@@ -288,7 +290,7 @@ def test_a_wrong_layout_assumption_is_declined_or_flagged(printed, assumed):
     except NotApplicable:
         return
     res = 10 if printed == "ghs" else 1
-    if printed == "iota-vti":
+    if printed in ("iota-vti", "gps-boxsprite"):
         # whatever was read must be a time the VTI printed
         printed_times = {time_text(t, 1) for fr in truth["fields"] for t, _ in fr}
         wrong = sum(1 for r in recs if not r["flagged"] and r["time_utc"] not in printed_times)
@@ -343,3 +345,36 @@ def test_counterless_calibration_across_drops_and_repeats(kw):
     assert s["duplicated_frames"] == truth["duplicated"]
     assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
         [tuple(d) for d in truth["dropped_before"]]
+
+
+# -- GPS-BoxSprite: date, HH:MM:SS and two 0.1 ms values (the later one ends the field)
+GPS_BOXSPRITE = [
+    dict(standard="PAL", width=720, noise_adu=6, seed=41),
+    dict(standard="NTSC", width=640, noise_adu=12, drop_before=(20, 40), duplicate_after=(30,),
+         field_order="second-parity-first", seed=42),
+    dict(standard="PAL", width=768, noise_adu=20, start_time_s=86_400 - 0.9, drop_before=(50,),
+         x_offset_px=-4, seed=43),
+]
+
+
+@pytest.mark.parametrize("kw", GPS_BOXSPRITE, ids=lambda kw: f"{kw['standard']}-{kw['width']}")
+def test_gps_boxsprite_reads_the_end_of_each_field(kw):
+    frames, truth = render_osd_video("gps-boxsprite", n_frames=80, **kw)
+    recs = vti.ocr_series(_series(frames))           # auto: found among the others
+    right, wrong, flagged = _score_by_position(recs, truth, 1)
+    assert wrong == 0
+    assert right >= 0.98 * len(recs)
+    s = recs[0]["summary"]
+    assert s["vti"] == "gps-boxsprite" and s["standard"] == kw["standard"]
+    assert s["field_order"] == kw.get("field_order", "first-parity-first")
+    assert s["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]
+
+
+def test_gps_boxsprite_end_is_the_later_value_in_either_slot():
+    from occplugins.timesources._vti_decode import gps_boxsprite_end_array
+    a = np.array([9900, 9700, 100, 9950, 1234])
+    b = np.array([9700, 9900, 9900, 117, 1234])
+    # PAL: 9900 after 9700; 0100 after 9900 (across the second); NTSC: 0117 after 9950
+    assert gps_boxsprite_end_array(a, b).tolist() == [9900, 9900, 100, 117, -1]

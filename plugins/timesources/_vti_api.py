@@ -70,7 +70,7 @@ def read_field_blocks(sample: np.ndarray, blocks, frame_of: np.ndarray, parity: 
     bands = ocr.find_band(coarse, par_s)
     # generous margins: on the coarse copy the faint top and bottom glyph rows can fall
     # below the band threshold, and a band cut short misaligns the two parities
-    pad = max(8, max(b - t for t, b in bands.values()))
+    pad = max(16, 2 * max(b - t for t, b in bands.values()))
     row_lo = max(0, min(t for t, _ in bands.values()) - pad)
     row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + pad)
     ink = ocr.apply_norm(sample[:, row_lo:row_hi], norm, slice(row_lo, row_hi))

@@ -564,6 +564,8 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
             ratio = step / np.maximum(2 * var, 1e-9)
             # tenths: large variance, small field-to-field change (every ~5-6 fields)
             cand = np.flatnonzero((ratio > 0.06) & (ratio < 0.45) & (var > 0.3 * var.max()))
+            if "tenths_group" in spec:    # several fractions: the tenths of the one named
+                cand = _tenths_of_group(centres, pitch, spec["tenths_group"], cand)
             for j in cand:
                 r = _label_by_runs(x[:, j]) if w0 is None else \
                     _label_by_clock(x[:, j], seq_len=len(seq))
@@ -582,6 +584,10 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         raise OsdNotFound("no seconds digit left of the tenths digit")
     xs = core[seq][:, left].reshape(len(seq), -1)
     change = ((xs[1:] - xs[:-1]) ** 2).sum(axis=1)
+    # a second's roll-over may show one field before or after the tenths digit's (GPS-
+    # BoxSprite's first value changes once a frame, its seconds with every field)
+    change = np.maximum(change, np.maximum(np.concatenate([[0.0], change[:-1]]),
+                                           np.concatenate([change[1:], [0.0]])))
     into = labels[1:]
     moved = labels[1:] != labels[:-1]
     per_label = np.array([change[moved & (into == lab)].mean() if (moved & (into == lab)).any()
@@ -613,7 +619,9 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         if sel.sum() >= 2:
             refined[d] = _aligned_mean(cells[sel], templates[d], margin)
     digits, _ = classify(cells, refined, margin, ink_level)
-    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec)
+    # one fraction: its roles follow from the tenths digit; otherwise from the layout
+    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec) \
+        if "frac_digits" in spec else None
     cal = Calibration(bands=bands, pitch_px=pitch, centres=centres, margin=margin,
                       candidates=[(order, refined, ink_level)], last_cell=tenths,
                       max_shift=0, calibration_score=float(np.median(own)), roles=roles,
@@ -638,6 +646,17 @@ def _label_by_clock(x: np.ndarray, seq_len: int):
             if best is None or sse < best[0]:
                 best = (sse, labels, period_ms)
     return best
+
+
+def _tenths_of_group(centres, pitch, group_from_right: int, cand) -> np.ndarray:
+    """The candidates that are the first cell of the given ink group, counted from the
+    right (groups are split where a whole cell is blank, e.g. between two fractions)."""
+    gaps = np.flatnonzero(np.diff(centres) > 1.5 * pitch)
+    firsts = np.concatenate([[0], gaps + 1])
+    if group_from_right >= len(firsts):
+        return np.array([], np.int64)
+    first = firsts[len(firsts) - 1 - group_from_right]
+    return np.asarray([c for c in cand if c == first], np.int64)
 
 
 def _label_by_runs(x: np.ndarray):

@@ -6,7 +6,8 @@ Registration only; the work is in the private siblings ``_vti_ocr`` (characters)
 
 No user boxes: the OSD band, the character pitch and the digit glyphs are learned from
 the video (the field counter steps by one each field and so labels the digits; on
-BoxSprite and GHS, which print no counter, the tenths-of-a-second digit does).
+GPS-BoxSprite, BoxSprite 3 and GHS, which print no counter, the tenths-of-a-second digit
+does, counted through its changes so that dropped and repeated frames do not upset it).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import attrs
 
 from occcore.plugin import TimeSourceSpec, hookimpl
 
-VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd", "boxsprite", "ghs")
+VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd", "gps-boxsprite", "boxsprite", "ghs")
 ORDER_CHOICES = ("auto", "first-parity-first", "second-parity-first")
 
 
@@ -54,8 +55,8 @@ def _stamp(series, *, options, context=None):
 def occcore_time_sources():
     yield TimeSourceSpec(
         name="vti-ocr",
-        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, BoxSprite 3, "
-                "GHS), read by "
+        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, GPS-BoxSprite, "
+                "BoxSprite 3, GHS), read by "
                 "self-calibrating OCR with counter/field-period checks",
         stamp=_stamp, options=VtiOcrOptions, read_fields=_read_fields)
 
