@@ -14,7 +14,7 @@ import pytest
 from astropy.time import Time
 
 from occcore.model import FrameFlag, FrameSeries
-from occcore.plugin import NotApplicable
+from occcore.plugin import InputError, NotApplicable
 from occcore.synthetic.osd import render_osd_video
 from occplugins.timesources import vti
 from occplugins.timesources._vti_api import time_text
@@ -207,9 +207,16 @@ def test_camera_delay_and_undated_series():
     d = (late.times.utc(0) - base.times.utc(0)).to_value("s")
     assert abs(d + 0.017) < 1e-9
     assert late.report["date_known"] is False and late.report["date"] is None
-    unknown = spec.stamp(_series(frames), options=spec.options(camera="WAT-910HX"), context=None)
-    assert "not in the delay table" in unknown.report["camera_delay_source"]
-    assert unknown.report["camera_delay_s"] == 0.0
+    # no cited delay for a named camera: refused with the reason, never a silent zero
+    with pytest.raises(InputError, match="no documented camera delay .*WAT-910HX.*x4"):
+        spec.stamp(_series(frames), options=spec.options(camera="WAT-910HX",
+                                                          integration_mode="x4"), context=None)
+    # a measured delay for the named camera is applied and recorded as the user's
+    given = spec.stamp(_series(frames), options=spec.options(
+        instant="start", camera="WAT-910HX", camera_delay_s=0.04), context=None)
+    assert given.report["camera_delay_s"] == 0.04
+    assert "given by the user" in given.report["camera_delay_source"]
+    assert abs((given.times.utc(0) - base.times.utc(0)).to_value("s") + 0.04) < 1e-9
 
 
 def test_declines_a_series_without_an_osd():

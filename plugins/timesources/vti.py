@@ -31,8 +31,11 @@ class VtiOcrOptions:
     camera_delay_s: float | None = None
     """A measured camera delay (s), subtracted from every time; overrides ``camera``."""
     camera: str | None = None
-    """Camera model, looked up in the documented delay table (unknown: no delay, said so)."""
+    """Camera model, looked up in the table of cited delays. The table is empty (no
+    published table could be cited with the instant it refers to), so naming a camera
+    without ``camera_delay_s`` is refused with the reason: give the measured delay."""
     integration_mode: str = "none"
+    """Integration mode of the camera (e.g. ``x4``), the second key of the delay table."""
     max_fix_chars: int = attrs.field(default=2, validator=attrs.validators.in_((0, 1, 2, 3)))
     """At most this many characters of a reading may be replaced by the expected value."""
 
