@@ -1,7 +1,8 @@
 """VTI timestamp OCR (time source ``vti-ocr``): real IOTA-VTI strips and synthetic OSDs.
 
-Budget: under 45 s of CPU on one core (the fixture table ~3 s, the synthetic sweeps the
-rest; the >= 2,000-field runs per VTI type are in bench/bench_ocr.py).
+Budget: under 45 s of CPU on one core (measured 34 s for the 38 tests: the fixture table
+~3 s, the synthetic videos the rest; the >= 2,000-field runs per VTI type are in
+bench/bench_ocr.py).
 The truth of the real strips is parsed at test time from the tables of
 ``fixtures/avi/PROVENANCE.md`` (readings made by eye by the researcher who cut them).
 """
