@@ -1,7 +1,8 @@
 """VTI timestamp OCR (time source ``vti-ocr``): real IOTA-VTI strips and synthetic OSDs.
 
-Budget: under 45 s of CPU on one core (the fixture table ~3 s, the synthetic sweeps the
-rest; the >= 2,000-field runs per VTI type are in bench/bench_ocr.py).
+Budget: under 45 s of CPU on one core (measured 34 s for the 38 tests: the fixture table
+~3 s, the synthetic videos the rest; the >= 2,000-field runs per VTI type are in
+bench/bench_ocr.py).
 The truth of the real strips is parsed at test time from the tables of
 ``fixtures/avi/PROVENANCE.md`` (readings made by eye by the researcher who cut them).
 """
@@ -14,7 +15,7 @@ import pytest
 from astropy.time import Time
 
 from occcore.model import FrameFlag, FrameSeries
-from occcore.plugin import NotApplicable
+from occcore.plugin import InputError, NotApplicable
 from occcore.synthetic.osd import render_osd_video
 from occplugins.timesources import vti
 from occplugins.timesources._vti_api import time_text
@@ -207,9 +208,16 @@ def test_camera_delay_and_undated_series():
     d = (late.times.utc(0) - base.times.utc(0)).to_value("s")
     assert abs(d + 0.017) < 1e-9
     assert late.report["date_known"] is False and late.report["date"] is None
-    unknown = spec.stamp(_series(frames), options=spec.options(camera="WAT-910HX"), context=None)
-    assert "not in the delay table" in unknown.report["camera_delay_source"]
-    assert unknown.report["camera_delay_s"] == 0.0
+    # no cited delay for a named camera: refused with the reason, never a silent zero
+    with pytest.raises(InputError, match="no documented camera delay .*WAT-910HX.*x4"):
+        spec.stamp(_series(frames), options=spec.options(camera="WAT-910HX",
+                                                          integration_mode="x4"), context=None)
+    # a measured delay for the named camera is applied and recorded as the user's
+    given = spec.stamp(_series(frames), options=spec.options(
+        instant="start", camera="WAT-910HX", camera_delay_s=0.04), context=None)
+    assert given.report["camera_delay_s"] == 0.04
+    assert "given by the user" in given.report["camera_delay_source"]
+    assert abs((given.times.utc(0) - base.times.utc(0)).to_value("s") + 0.04) < 1e-9
 
 
 def test_declines_a_series_without_an_osd():
@@ -280,7 +288,9 @@ def test_counterless_misread_is_corrected_or_flagged_never_wrong():
 
 
 @pytest.mark.parametrize("printed,assumed", [("boxsprite", "ghs"), ("ghs", "boxsprite"),
-                                              ("iota-vti", "boxsprite")])
+                                              ("iota-vti", "boxsprite"),
+                                              ("gps-boxsprite", "boxsprite"),
+                                              ("boxsprite", "gps-boxsprite")])
 def test_a_wrong_layout_assumption_is_declined_or_flagged(printed, assumed):
     frames, truth = render_osd_video(printed, n_frames=70, noise_adu=6, seed=26)
     try:
@@ -288,7 +298,7 @@ def test_a_wrong_layout_assumption_is_declined_or_flagged(printed, assumed):
     except NotApplicable:
         return
     res = 10 if printed == "ghs" else 1
-    if printed == "iota-vti":
+    if printed in ("iota-vti", "gps-boxsprite"):
         # whatever was read must be a time the VTI printed
         printed_times = {time_text(t, 1) for fr in truth["fields"] for t, _ in fr}
         wrong = sum(1 for r in recs if not r["flagged"] and r["time_utc"] not in printed_times)
@@ -312,3 +322,67 @@ def test_midnight_roll_over():
 
 def _time_sources():
     return list(vti.occcore_time_sources())
+
+
+# Drops and repeats inside the calibration sample (the first 64 frames): no 48-frame
+# window of it is free of them, so the digits must be learned across them.
+CALIBRATION_DROPS = [
+    dict(vti="boxsprite", standard="PAL", width=720, noise_adu=10, drop_before=(16, 32, 48),
+         duplicate_after=(35,), seed=31),
+    dict(vti="ghs", standard="NTSC", width=720, noise_adu=10, drop_before=(10, 25, 40, 55),
+         duplicate_after=(35,), seed=32),
+    dict(vti="boxsprite", standard="NTSC", width=768, noise_adu=14, drop_before=(20, 21, 40),
+         field_order="second-parity-first", seed=33),
+    # 640 px with the band low in the OSD region: the band must not be cut short
+    dict(vti="boxsprite", standard="PAL", width=640, noise_adu=15, x_offset_px=3.9,
+         drop_before=(26, 40), start_time_s=76656.739, seed=102),
+]
+
+
+@pytest.mark.parametrize("kw", CALIBRATION_DROPS,
+                         ids=lambda kw: f"{kw['vti']}-{kw['standard']}-{kw['drop_before']}")
+def test_counterless_calibration_across_drops_and_repeats(kw):
+    frames, truth = render_osd_video(n_frames=80, **kw)
+    recs = vti.ocr_series(_series(frames))
+    res = 10 if kw["vti"] == "ghs" else 1
+    right, wrong, flagged = _score_by_position(recs, truth, res)
+    assert wrong == 0
+    assert right >= 0.98 * len(recs)
+    s = recs[0]["summary"]
+    assert s["vti"] == kw["vti"]
+    assert s["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]
+
+
+# -- GPS-BoxSprite: date, HH:MM:SS and two 0.1 ms values (the later one ends the field)
+GPS_BOXSPRITE = [
+    dict(standard="PAL", width=720, noise_adu=6, seed=41),
+    dict(standard="NTSC", width=640, noise_adu=12, drop_before=(20, 40), duplicate_after=(30,),
+         field_order="second-parity-first", seed=42),
+    dict(standard="PAL", width=768, noise_adu=20, start_time_s=86_400 - 0.9, drop_before=(50,),
+         x_offset_px=-4, seed=43),
+]
+
+
+@pytest.mark.parametrize("kw", GPS_BOXSPRITE, ids=lambda kw: f"{kw['standard']}-{kw['width']}")
+def test_gps_boxsprite_reads_the_end_of_each_field(kw):
+    frames, truth = render_osd_video("gps-boxsprite", n_frames=80, **kw)
+    recs = vti.ocr_series(_series(frames))           # auto: found among the others
+    right, wrong, flagged = _score_by_position(recs, truth, 1)
+    assert wrong == 0
+    assert right >= 0.98 * len(recs)
+    s = recs[0]["summary"]
+    assert s["vti"] == "gps-boxsprite" and s["standard"] == kw["standard"]
+    assert s["field_order"] == kw.get("field_order", "first-parity-first")
+    assert s["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]
+
+
+def test_gps_boxsprite_end_is_the_later_value_in_either_slot():
+    from occplugins.timesources._vti_decode import gps_boxsprite_end_array
+    a = np.array([9900, 9700, 100, 9950, 1234])
+    b = np.array([9700, 9900, 9900, 117, 1234])
+    # PAL: 9900 after 9700; 0100 after 9900 (across the second); NTSC: 0117 after 9950
+    assert gps_boxsprite_end_array(a, b).tolist() == [9900, 9900, 100, 117, -1]

@@ -60,6 +60,19 @@ CLOCK_LAYOUTS = {
 }
 
 
+# GPS-BoxSprite: video-and-time.md §2.2/§2.5 say only that it prints a date, HH:MM:SS and
+# two 0.1 ms values, that "for normal odd fields the end timestamp is the first" value,
+# and that the OSD is nominally 15 px tall at 576 rows. What is drawn here is our
+# reading of that, not a documented layout: one cell per character on a 12 px grid at
+# 720 px (as BoxSprite 3), "DD.MM.YY HH:MM:SS ffff ffff"; the two values are the 0.1 ms
+# fractions of the Vsyncs that bracket the field (its start and its end); each field
+# writes its end into its own slot (the first field of a frame into the first slot,
+# the second field into the second), so the end is the first value in first fields and
+# the second in second fields; HH:MM:SS and the date are those of the field's end.
+GPS_BOXSPRITE_LAYOUT = {"x0_px": 150, "pitch_px": 12, "glyph_w": 8, "glyph_h": 15,
+                        "band_top": 202}
+
+
 def _glyph(ch: str, width: int, height: int, slant_px: float = 0.0) -> np.ndarray:
     """The character scaled to ``width`` x ``height`` (float ink 0/1), optionally slanted."""
     bits = np.array([[c == "1" for c in row] for row in _FONT_5X7[ch]], float)
@@ -85,7 +98,8 @@ def _outline(ink: np.ndarray) -> np.ndarray:
     return np.clip(d - ink, 0, 1)
 
 
-def _line_items(vti, t_units, counter, standard, trailing_right, mode, version):
+def _line_items(vti, t_units, counter, standard, trailing_right, mode, version,
+                first_field=True, start_units=None, date=None):
     """(x at 720 px, text) items of one field's OSD line."""
     sec, frac = divmod(int(t_units) % (86_400 * 10_000), 10_000)
     hh, rem = divmod(sec, 3600)
@@ -123,6 +137,18 @@ def _line_items(vti, t_units, counter, standard, trailing_right, mode, version):
         for k, c in enumerate(text):
             items.append((pos["counter"] + (k - len(text) + 6) * pitch, c))
         return items, 24
+    if vti == "gps-boxsprite":
+        lay = GPS_BOXSPRITE_LAYOUT
+        start_frac = int(start_units) % 10_000
+        end_text, start_text = f"{frac:04d}", f"{start_frac:04d}"
+        a, b = (end_text, start_text) if first_field else (start_text, end_text)
+        day = date + np.timedelta64(int(t_units // (86_400 * 10_000)), "D")
+        yy, mo, dd = str(day).split("-")
+        text = f"{dd}.{mo}.{yy[2:]} {hh:02d}:{mm:02d}:{ss:02d} {a} {b}"
+        for k, c in enumerate(text):
+            if c != " ":
+                items.append((lay["x0_px"] + k * lay["pitch_px"], c))
+        return items, lay["pitch_px"]
     if vti in CLOCK_LAYOUTS:
         lay = CLOCK_LAYOUTS[vti]
         pitch = lay["pitch_px"]
@@ -142,7 +168,7 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
                      start_counter: int = 123_456, field_order: str = "first-parity-first",
                      drop_before: tuple[int, ...] = (), duplicate_after: tuple[int, ...] = (),
                      mode: str = "full-screen", version: int = 3, kiwi_trailing_right=None,
-                     seed: int = 0) -> tuple[np.ndarray, dict]:
+                     date: str = "2024-03-05", seed: int = 0) -> tuple[np.ndarray, dict]:
     """Interlaced frames with a VTI OSD and the truth of every field.
 
     ``drop_before``: source frame numbers the capture chain loses (the frame is not in
@@ -164,6 +190,11 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
         glyph_w, glyph_h = int(round(lay["glyph_w"] * scale)), lay["glyph_h"]
         # the documented rows are for 480-line video; PAL fields are 48 rows taller
         band_top = lay["band_top"] + (48 if standard == "PAL" else 0)
+    if vti == "gps-boxsprite":
+        lay = GPS_BOXSPRITE_LAYOUT
+        glyph_w, glyph_h = int(round(lay["glyph_w"] * scale)), lay["glyph_h"]
+        band_top = lay["band_top"] + (48 if standard == "PAL" else 0)
+    day0 = np.datetime64(date, "D")
     slant = 6.0 if (vti == "kiwi-osd" and standard == "NTSC") else 0.0
     if kiwi_trailing_right is None:
         kiwi_trailing_right = bool(rng.integers(2))
@@ -190,7 +221,9 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
         for j in range(2):
             idx = 2 * src + j
             t_true = t0_units + idx * period
-            fields.append({"t_units": int(np.floor(t_true + 1e-6)), "counter": start_counter + idx})
+            fields.append({"t_units": int(np.floor(t_true + 1e-6)), "counter": start_counter + idx,
+                           "start_units": int(np.floor(t_true - period + 1e-6)),
+                           "first_field": j == 0})
         if pending_drop:
             dropped_before.append((len(out_frames), pending_drop))
             pending_drop = 0
@@ -222,7 +255,8 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
             minute = (fld["t_units"] // 600_000)
             shift = 11 * scale if (vti == "kiwi-osd" and minute % 2) else 0.0
             items, _ = _line_items(vti, fld["t_units"], fld["counter"], standard,
-                                   kiwi_trailing_right, mode, version)
+                                   kiwi_trailing_right, mode, version, fld["first_field"],
+                                   fld["start_units"], day0)
             for x720, ch in items:
                 g, edge = glyph(ch)
                 x = int(round(x720 * scale + x_offset_px + shift))
@@ -249,7 +283,7 @@ def render_osd_video(vti: str = "iota-vti", *, n_frames: int = 64, standard: str
         # fields of each output frame in time order: (t_units end of field, counter)
         "fields": [[(f["t_units"], f["counter"]) for f in fr] for fr in truth_fields],
         "dropped_before": dropped_before, "duplicated": duplicated,
-        "kiwi_trailing_right": kiwi_trailing_right,
+        "kiwi_trailing_right": kiwi_trailing_right, "date": date,
     }
     return frames, truth
 

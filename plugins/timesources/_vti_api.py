@@ -13,12 +13,26 @@ from . import _vti_ocr as ocr
 from ._vti_check import CORRECTED, FLAGGED, READ, check_fields, field_order
 from ._vti_decode import UNITS_PER_S, VTI_TYPES, assign_roles, parse_fields
 
-# Camera delays (s) per (camera, integration mode) that can be cited from the design
-# notes. video-and-time.md and formats.md name the sources (G. Dangl's measurements;
-# T. George 2014 found those tables off by about a half for start-of-bin stamps) but
-# quote no numbers, so the table is empty: an unknown camera gets no delay and the
-# report says so. Give ``camera_delay_s`` to apply a measured delay.
-CAMERA_DELAYS_S: dict[tuple[str, str], tuple[float, str]] = {}
+# Camera delays (s) per (camera, integration mode): (delay, source, instant it refers to).
+# Only values that can be cited with the instant they were measured for belong here.
+# What was searched (issue 12, item 4) and why no row is entered:
+# - G. Dangl, "Measurements of exposure and internal delay on video cameras for use with
+#   Video Time Inserter", http://www.dangl.at/ausruest/vid_tim/vid_tim1.htm (WAT-120N/N+,
+#   WAT-902H2 Ultimate, SK-1004XC/SO): its tables assume a VTI that stamps a field with
+#   the two previous Vsyncs (KIWI-OSD) and, per T. George (below), are meant for
+#   middle-of-integrated-bin times; the table values themselves could not be read.
+# - T. George, "Analysis of Camera Delay Corrections for use in R-OTE and Occular"
+#   (2014, rev. 2018; studylib.net/doc/13008980): Dangl's tables are off by about one
+#   half for start-of-bin times; gives a new table, whose values could not be read.
+# - H. Pavlov, "Determining the Instrumental Delays of WAT-910BD (CCIR)",
+#   http://www.hristopavlov.net/Articles/WAT910BDInstrumentalDelays.html: the WAT-910BD
+#   has the WAT-910HX's delays; the values could not be read.
+# - Tangra's per-camera delay table is program code that does not state which instant
+#   of which stamp its numbers correct, so it is not a citable table here.
+# Hence the table is empty: a named camera gets no delay from it, and the time source
+# refuses (InputError) rather than stamp times with a delay silently missing. Give the
+# measured ``camera_delay_s`` for the camera and integration mode used.
+CAMERA_DELAYS_S: dict[tuple[str, str], tuple[float, str, str]] = {}
 
 
 SAMPLE_FIELDS = 128
@@ -68,8 +82,11 @@ def read_field_blocks(sample: np.ndarray, blocks, frame_of: np.ndarray, parity: 
     # find the band on a coarse copy (every 4th column), then make ink of its rows only
     coarse = ocr.apply_norm(sample[:, :, ::4], norm)
     bands = ocr.find_band(coarse, par_s)
-    row_lo = max(0, min(t for t, _ in bands.values()) - 3)
-    row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + 3)
+    # generous margins: on the coarse copy the faint top and bottom glyph rows can fall
+    # below the band threshold, and a band cut short misaligns the two parities
+    pad = max(16, 2 * max(b - t for t, b in bands.values()))
+    row_lo = max(0, min(t for t, _ in bands.values()) - pad)
+    row_hi = min(sample.shape[1], max(b for _, b in bands.values()) + pad)
     ink = ocr.apply_norm(sample[:, row_lo:row_hi], norm, slice(row_lo, row_hi))
     kinds = list(VTI_TYPES) if vti == "auto" else [vti]
     errors, best = [], None
@@ -428,14 +445,23 @@ def stamp(series, *, options, context=None) -> TimeStamps:
 
 
 def _camera_delay(options) -> tuple[float, str]:
+    """The delay (s) subtracted from every time, and a sentence saying where it came from."""
     if options.camera_delay_s is not None:
         return float(options.camera_delay_s), \
             f"camera delay {options.camera_delay_s} s given by the user subtracted"
     if options.camera:
         key = (options.camera.lower(), options.integration_mode)
         if key in CAMERA_DELAYS_S:
-            value, source = CAMERA_DELAYS_S[key]
-            return value, f"camera delay {value} s from {source} subtracted"
-        return 0.0, (f"camera {options.camera!r} not in the delay table (no cited values): "
-                     "no camera delay applied")
+            value, source, instant = CAMERA_DELAYS_S[key]
+            return value, (f"camera delay {value} s for {options.camera} "
+                           f"({options.integration_mode}) from {source} ({instant}) subtracted")
+        refusal = InputError(
+            f"no documented camera delay is known for camera {options.camera!r} in "
+            f"integration mode {options.integration_mode!r} (occcore's delay table has no "
+            "cited values): give the measured delay as camera_delay_s, or leave camera unset "
+            "to stamp without a camera delay")
+        # the user asked for a camera correction: ending the time chain here keeps a later
+        # link (the container's clock) from stamping the frames without it
+        refusal.stops_chain = True
+        raise refusal
     return 0.0, "no camera given: no camera delay applied"

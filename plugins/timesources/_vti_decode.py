@@ -41,6 +41,22 @@ VTI_TYPES = {
     # itself). Layouts from PyMovie's boxes (video-and-time.md §2.4): BoxSprite 3 prints
     # HH:MM:SS.ffff (0.1 ms) on a 12 px pitch at 720 px (11x15 px cells); GHS prints
     # HH:MM:SS fff (ms) on a 20 px pitch at 720 px (21x17 px cells).
+    # GPS-BoxSprite: a date, HH:MM:SS and two 0.1 ms values (video-and-time.md §2.2,
+    # §2.5: Tangra takes the first value as the end of normal odd fields). We read the
+    # two values as the Vsyncs bracketing the field, one field period apart, and take
+    # the later as the field's end (the first in odd fields); the date left of the
+    # time is not read (the date comes from the series). Tried before BoxSprite 3,
+    # whose one fraction group could otherwise be matched to the first of the two.
+    "gps-boxsprite": {
+        "pitch_range": (1 / 68.0, 1 / 52.0),
+        "groups": [("f2", 4), ("f1", 4), ("ss", 2), ("mm", 2), ("hh", 2)],
+        "tenths_group": 1,        # learn the digits from the first value's tenths digit
+        "resolution_units": 1,
+        "stamp": "end of field: the later of the two 0.1 ms values (the first in odd fields, "
+                 "as Tangra reads GPS-BoxSprite, video-and-time.md §2.2); that the two values "
+                 "are the field's leading and trailing Vsync is our reading, not documented",
+        "max_shift": 0,
+    },
     "boxsprite": {
         "pitch_range": (1 / 68.0, 1 / 52.0),
         "groups": [("frac", 4), ("ss", 2), ("mm", 2), ("hh", 2)],
@@ -164,6 +180,12 @@ def parse_fields(vti: str, digits: np.ndarray, roles: dict) -> dict:
         end_ms = kiwi_trailing_ms_array(a, b)
         ok &= oka & okb & (end_ms >= 0)
         t = base + end_ms * 10
+    elif vti == "gps-boxsprite":
+        oka, a = _number(g["f1"])
+        okb, b = _number(g["f2"])
+        end = gps_boxsprite_end_array(a, b)
+        ok &= oka & okb & (end >= 0)
+        t = base + end
     else:                        # one fraction group of `frac_digits` digits
         okf, f = _number(g["frac"])
         scale_units = VTI_TYPES[vti]["resolution_units"]
@@ -178,6 +200,13 @@ def kiwi_trailing_ms_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """:func:`kiwi_trailing_ms` for arrays (-1 where neither is one field later)."""
     ba, ab = (b - a) % 1000, (a - b) % 1000
     return np.where((ba >= 10) & (ba <= 25), b, np.where((ab >= 10) & (ab <= 25), a, -1))
+
+
+def gps_boxsprite_end_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The later of GPS-BoxSprite's two 0.1 ms values (one PAL or NTSC field period,
+    200 or 166.8 units, apart, modulo the second), or -1 when they are not."""
+    ba, ab = (b - a) % UNITS_PER_S, (a - b) % UNITS_PER_S
+    return np.where((ba >= 160) & (ba <= 205), b, np.where((ab >= 160) & (ab <= 205), a, -1))
 
 
 def kiwi_trailing_ms(a: int, b: int) -> int | None:
@@ -202,6 +231,12 @@ def format_expected(vti: str, t_units: int, counter: int, read: dict) -> dict:
     if "frac" in read:
         k = len(read["frac"])
         exp["frac"] = f"{frac // VTI_TYPES[vti]['resolution_units']:0{k}d}"
+    elif vti == "gps-boxsprite":
+        # only the later value is predicted; the earlier one is kept as read
+        f1, f2 = read["f1"], read["f2"]
+        first_later = f1.isdigit() and f2.isdigit() and \
+            int(gps_boxsprite_end_array(np.array([int(f1)]), np.array([int(f2)]))[0]) == int(f1)
+        exp["f1"], exp["f2"] = (f"{frac:04d}", f2) if first_later else (f1, f"{frac:04d}")
     elif vti == "iota-vti":
         left = read["f2"].strip() == "" or (read["f1"].count(" ") < read["f2"].count(" "))
         exp["f1"], exp["f2"] = (f"{frac:04d}", "    ") if left else ("    ", f"{frac:04d}")

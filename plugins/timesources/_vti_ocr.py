@@ -550,8 +550,11 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
     starts = sorted({0, max(0, (len(keep) - window_frames) // 2), max(0, len(keep) - window_frames)})
     best = None
     for order in ("first-parity-first", "second-parity-first"):
-        for w0 in starts:
-            seq = _time_order(frame_of, parity, keep[w0:w0 + window_frames], order)
+        # windows for the clock labelling (a drop inside shifts its phase), and the whole
+        # sample for the labelling by digit changes (which a drop or repeat does not upset)
+        for w0 in [*starts, None]:
+            frames_w = keep if w0 is None else keep[w0:w0 + window_frames]
+            seq = _time_order(frame_of, parity, frames_w, order)
             if len(seq) < 50:
                 raise OsdNotFound(f"only {len(seq)} distinct fields; at least 50 (1 s) are "
                                   "needed to learn the digits from the tenths of a second")
@@ -561,11 +564,15 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
             ratio = step / np.maximum(2 * var, 1e-9)
             # tenths: large variance, small field-to-field change (every ~5-6 fields)
             cand = np.flatnonzero((ratio > 0.06) & (ratio < 0.45) & (var > 0.3 * var.max()))
+            if "tenths_group" in spec:    # several fractions: the tenths of the one named
+                cand = _tenths_of_group(centres, pitch, spec["tenths_group"], cand)
             for j in cand:
-                r = _label_by_clock(x[:, j], seq_len=len(seq))
+                r = _label_by_runs(x[:, j]) if w0 is None else \
+                    _label_by_clock(x[:, j], seq_len=len(seq))
                 if r is None:
                     continue
                 sse, labels, period_ms = r
+                sse /= len(seq)             # per field: windows and sample compare fairly
                 if best is None or sse < best[0]:
                     best = (sse, order, w0, int(j), labels, period_ms, seq)
     if best is None:
@@ -577,6 +584,10 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         raise OsdNotFound("no seconds digit left of the tenths digit")
     xs = core[seq][:, left].reshape(len(seq), -1)
     change = ((xs[1:] - xs[:-1]) ** 2).sum(axis=1)
+    # a second's roll-over may show one field before or after the tenths digit's (GPS-
+    # BoxSprite's first value changes once a frame, its seconds with every field)
+    change = np.maximum(change, np.maximum(np.concatenate([[0.0], change[:-1]]),
+                                           np.concatenate([change[1:], [0.0]])))
     into = labels[1:]
     moved = labels[1:] != labels[:-1]
     per_label = np.array([change[moved & (into == lab)].mean() if (moved & (into == lab)).any()
@@ -608,7 +619,9 @@ def calibrate_by_time(ink: np.ndarray, parity: np.ndarray, frame_of: np.ndarray,
         if sel.sum() >= 2:
             refined[d] = _aligned_mean(cells[sel], templates[d], margin)
     digits, _ = classify(cells, refined, margin, ink_level)
-    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec)
+    # one fraction: its roles follow from the tenths digit; otherwise from the layout
+    roles = _roles_from_tenths(digits, centres, pitch, tenths, spec) \
+        if "frac_digits" in spec else None
     cal = Calibration(bands=bands, pitch_px=pitch, centres=centres, margin=margin,
                       candidates=[(order, refined, ink_level)], last_cell=tenths,
                       max_shift=0, calibration_score=float(np.median(own)), roles=roles,
@@ -633,6 +646,41 @@ def _label_by_clock(x: np.ndarray, seq_len: int):
             if best is None or sse < best[0]:
                 best = (sse, labels, period_ms)
     return best
+
+
+def _tenths_of_group(centres, pitch, group_from_right: int, cand) -> np.ndarray:
+    """The candidates that are the first cell of the given ink group, counted from the
+    right (groups are split where a whole cell is blank, e.g. between two fractions)."""
+    gaps = np.flatnonzero(np.diff(centres) > 1.5 * pitch)
+    firsts = np.concatenate([[0], gaps + 1])
+    if group_from_right >= len(firsts):
+        return np.array([], np.int64)
+    first = firsts[len(firsts) - 1 - group_from_right]
+    return np.asarray([c for c in cand if c == first], np.int64)
+
+
+def _label_by_runs(x: np.ndarray):
+    """(sse, labels, None) of the tenths labelling by digit changes, for cell images x (k, D).
+
+    The tenths digit shows one value for 5-6 fields, then the next: each change of the
+    cell image is one step up. A dropped frame (40 ms or less at PAL) or a repeated one
+    only shortens or lengthens a run, so this labelling holds across them; a drop of a
+    whole tenth or more skips a label, and the glyph groups then fall apart (a large
+    sse, and the coherence check refuses). Changes are told from noise by their size:
+    most steps are no change (their median is the noise), changes are the top ~18 %."""
+    d = ((x[1:] - x[:-1]) ** 2).sum(axis=1)
+    noise = float(np.median(d))
+    change = float(np.percentile(d, 95))
+    if change <= 4 * noise:
+        return None                       # no clear digit changes above the noise
+    labels = np.concatenate([[0], np.cumsum(d > np.sqrt(noise * change))]) % 10
+    counts = np.bincount(labels, minlength=10)
+    if (counts == 0).any():
+        return None
+    onehot = np.eye(10, dtype=np.float32)[labels]
+    sums = onehot.T @ x
+    sse = float((x * x).sum()) - float(((sums * sums).sum(axis=1) / counts).sum())
+    return sse, labels, None
 
 
 def _roles_from_tenths(digits, centres, pitch, tenths, spec) -> dict:

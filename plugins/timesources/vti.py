@@ -6,7 +6,8 @@ Registration only; the work is in the private siblings ``_vti_ocr`` (characters)
 
 No user boxes: the OSD band, the character pitch and the digit glyphs are learned from
 the video (the field counter steps by one each field and so labels the digits; on
-BoxSprite and GHS, which print no counter, the tenths-of-a-second digit does).
+GPS-BoxSprite, BoxSprite 3 and GHS, which print no counter, the tenths-of-a-second digit
+does, counted through its changes so that dropped and repeated frames do not upset it).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import attrs
 
 from occcore.plugin import TimeSourceSpec, hookimpl
 
-VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd", "boxsprite", "ghs")
+VTI_CHOICES = ("auto", "iota-vti", "kiwi-osd", "gps-boxsprite", "boxsprite", "ghs")
 ORDER_CHOICES = ("auto", "first-parity-first", "second-parity-first")
 
 
@@ -30,8 +31,11 @@ class VtiOcrOptions:
     camera_delay_s: float | None = None
     """A measured camera delay (s), subtracted from every time; overrides ``camera``."""
     camera: str | None = None
-    """Camera model, looked up in the documented delay table (unknown: no delay, said so)."""
+    """Camera model, looked up in the table of cited delays. The table is empty (no
+    published table could be cited with the instant it refers to), so naming a camera
+    without ``camera_delay_s`` is refused with the reason: give the measured delay."""
     integration_mode: str = "none"
+    """Integration mode of the camera (e.g. ``x4``), the second key of the delay table."""
     max_fix_chars: int = attrs.field(default=2, validator=attrs.validators.in_((0, 1, 2, 3)))
     """At most this many characters of a reading may be replaced by the expected value."""
 
@@ -54,8 +58,8 @@ def _stamp(series, *, options, context=None):
 def occcore_time_sources():
     yield TimeSourceSpec(
         name="vti-ocr",
-        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, BoxSprite 3, "
-                "GHS), read by "
+        summary="Times burned in by a video time inserter (IOTA-VTI, KIWI-OSD, GPS-BoxSprite, "
+                "BoxSprite 3, GHS), read by "
                 "self-calibrating OCR with counter/field-period checks",
         stamp=_stamp, options=VtiOcrOptions, read_fields=_read_fields)
 
