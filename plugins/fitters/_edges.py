@@ -255,9 +255,9 @@ def _conditional_slope(problem, d, r, which, step):
     hrr = (f(d, r + h)[0] - 2 * c0 + f(d, r - h)[0]) / h ** 2
     hdr = (f(d + h, r + h)[0] - f(d + h, r - h)[0] - f(d - h, r + h)[0]
            + f(d - h, r - h)[0]) / (4 * h * h)
-    if which == 0:
-        return -hdr / hrr if hrr > 0 else 0.0
-    return -hdr / hdd if hdd > 0 else 0.0
+    slope = (-hdr / hrr if hrr > 0 else 0.0) if which == 0 else (-hdr / hdd if hdd > 0 else 0.0)
+    # a flat or penalised valley (chi2 of 1e300 beyond the allowed edges) has no slope
+    return slope if math.isfinite(slope) and abs(slope) < 1e6 else 0.0
 
 
 def _profile_other(problem, x, other, which, step, chi2_at_fixed, guess=None):
