@@ -10,6 +10,7 @@ once.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,8 @@ class FrameDecoder:
                                         for k in np.unique(table.layout_id)):
             self.dtype = np.dtype(np.uint16)
             self.bit_depth = 16
+        self.direct = {int(k): self._direct_layout(header.layouts[int(k)])
+                       for k in np.unique(table.layout_id)}
 
     def close(self):
         self.cache.clear()
@@ -149,17 +152,55 @@ class FrameDecoder:
         while k < stop:
             if k + 1 < stop and self._lag16_pair(k):
                 # two independent LAGARITH16 frames: one interleaved decoding loop
-                layout = self.header.layouts[int(self.table.layout_id[k])]
-                raws = codecs.lag16_decompress_pair(
-                    self._payload(k), self._payload(k + 1), self._pixel_bytes(layout),
-                    self.where(k), self.where(k + 1), self.use_numba)
-                out[k - start] = self._pixels(k, raws[0])
-                out[k + 1 - start] = self._pixels(k + 1, raws[1])
+                self._decode_lag16_pair(k, out[k - start], out[k + 1 - start])
                 k += 2
                 continue
-            out[k - start] = self.frame(k)
+            if self.direct[int(self.table.layout_id[k])]:
+                self._decode_direct(k, out[k - start])
+            else:
+                out[k - start] = self.frame(k)
             k += 1
         return out
+
+    def _direct_layout(self, layout) -> bool:
+        """Whether a layout's decompressed bytes are the output pixels as they are (no
+        difference coding, byte swap, bit shift or CRC slot): those frames are decoded
+        straight into the batch, with no per-frame allocation or copy."""
+        if layout.is_diff or layout.compression not in ("QUICKLZ", "LAGARITH16"):
+            return False
+        if self.crc_bytes or sys.byteorder != "little":
+            return False
+        if layout.bpp == 16:
+            return (self.header.byte_order == "<" and not self.shift
+                    and self.dtype == np.uint16)
+        return layout.bpp == 8 and self.dtype == np.uint8
+
+    def _decode_direct(self, k: int, into: np.ndarray):
+        """Decode frame k's layout bytes into ``into`` (one frame of the batch)."""
+        layout = self.header.layouts[int(self.table.layout_id[k])]
+        pixel_bytes = self._pixel_bytes(layout)
+        flat = into.reshape(-1).view(np.uint8)
+        if layout.compression == "QUICKLZ":
+            raw = codecs.qlz_decompress(self._payload(k), pixel_bytes, self.where(k),
+                                        self.use_numba, most=pixel_bytes + 64, out=flat)
+        else:
+            flat = flat.view(np.uint16)
+            raw = codecs.lag16_decompress(self._payload(k), pixel_bytes, self.where(k),
+                                          self.use_numba, out=flat)
+        if raw is not flat:     # stored raw, or with trailing bytes: one copy
+            into[...] = self._pixels(k, raw)
+
+    def _decode_lag16_pair(self, k: int, into_a: np.ndarray, into_b: np.ndarray):
+        layout = self.header.layouts[int(self.table.layout_id[k])]
+        outs = None
+        if self.direct[int(self.table.layout_id[k])]:
+            outs = (into_a.reshape(-1).view(np.uint16), into_b.reshape(-1).view(np.uint16))
+        raws = codecs.lag16_decompress_pair(
+            self._payload(k), self._payload(k + 1), self._pixel_bytes(layout),
+            self.where(k), self.where(k + 1), self.use_numba, outs=outs)
+        if outs is None or raws[0] is not outs[0]:
+            into_a[...] = self._pixels(k, raws[0])
+            into_b[...] = self._pixels(k + 1, raws[1])
 
     def _lag16_pair(self, k: int) -> bool:
         ids = self.table.layout_id
