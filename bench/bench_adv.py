@@ -86,7 +86,7 @@ def kernel_rate(path: Path, case: dict, n: int, repeats: int):
     header = parse_header(data, str(path))
     table = scan_frames(data, header, str(path))
     payloads = [np.array(data[at:at + size]) for at, size in
-                zip(table.payload_at.tolist(), table.payload_len.tolist())]
+                zip(table.payload_at.tolist(), table.payload_len.tolist(), strict=True)]
     pixel_bytes = {16: 2, 12: 1.5, 8: 1}[case["bpp"]] * 480 * 640
     pixel_bytes = int(pixel_bytes)
     kernels = codecs.kernels(True)
