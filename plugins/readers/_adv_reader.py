@@ -59,6 +59,9 @@ def open_adv(path: Path, *, use_numba: bool | None = None) -> FrameSeries:
     meta = _file_meta(header, table, name, frame_meta)
     meta.update(time_meta["meta"])
     meta.update(status_meta)
+    if decoder.crc_bytes:
+        meta["crc32"] = ("SECTION-DATA-REDUNDANCY-CHECK = CRC32: each frame's CRC slot is "
+                         "checked when the frame is read (a zero slot counts as not filled)")
     exposure = frame_meta["exposure_s"]
     exposure_s = float(np.median(exposure)) if np.all(exposure > 0) else None
     fmt = "aav" if header.is_aav else "adv"
@@ -122,6 +125,7 @@ class FrameDecoder:
                       else 0)
         self.crc_bytes = 4 if header.image_tags.get(
             "SECTION-DATA-REDUNDANCY-CHECK", "").upper() == "CRC32" else 0
+        self.crc_unfilled = 0      # frames whose CRC slot is zero (reserved, not filled)
         self.cache: dict[int, np.ndarray] = {}
         diff = np.array([header.layouts[int(k)].is_diff for k in table.layout_id])
         self.needs_base = diff & (table.byte_mode == 2)
@@ -280,6 +284,7 @@ class FrameDecoder:
         if len(raw) < need:
             raise CorruptSource(f"{self.where(k)}: {len(raw)} image bytes, the "
                                 f"{layout.data_layout} {layout.bpp}-bit layout needs {need}")
+        slot = raw[need:need + 4] if self.crc_bytes and len(raw) >= need + 4 else None
         raw = raw[:need]
         if layout.bpp == 16:
             values = np.frombuffer(raw, self.header.byte_order + "u2")
@@ -291,12 +296,35 @@ class FrameDecoder:
             values = np.frombuffer(raw, np.uint8)
         values = values.reshape(self.shape)
         if base is None:
-            return values.astype(self.dtype, copy=False)
-        # ADV v1 difference frames: stored value = pixel - base, modulo the bit depth
-        modulus = 1 << (12 if layout.bpp == 12 else layout.bpp)
-        if self.shift:
-            modulus = 1 << self.header.data_bpp
-        return ((base.astype(np.int64) + values) % modulus).astype(self.dtype)
+            frame = values.astype(self.dtype, copy=False)
+        else:
+            # ADV v1 difference frames: stored value = pixel - base, modulo the bit depth
+            modulus = 1 << (12 if layout.bpp == 12 else layout.bpp)
+            if self.shift:
+                modulus = 1 << self.header.data_bpp
+            frame = ((base.astype(np.int64) + values) % modulus).astype(self.dtype)
+        if slot is not None:
+            self._check_crc(k, slot, frame, raw)
+        return frame
+
+    def _check_crc(self, k: int, slot, frame: np.ndarray, stored: np.ndarray):
+        """SECTION-DATA-REDUNDANCY-CHECK = CRC32: the 4 bytes after the pixels (LE) hold
+        AdvLib's CRC of the frame's pixels as 16-bit little-endian words. A zero slot is
+        a writer that reserved it without filling it (AdvLib with CRC off does that);
+        the CRC of the stored layout bytes is accepted too (writers differ on which
+        bytes they sum), anything else is damage."""
+        expected = int.from_bytes(np.asarray(slot).tobytes(), "little")
+        if expected == 0:
+            self.crc_unfilled += 1
+            return
+        words = np.ascontiguousarray(frame, "<u2").reshape(-1).view(np.uint8)
+        if codecs.adv_crc32(words) == expected:
+            return
+        if codecs.adv_crc32(np.asarray(stored)) == expected:
+            return
+        raise CorruptSource(f"{self.where(k)}: CRC32 check failed: the frame stores "
+                            f"0x{expected:08x}, its pixels give "
+                            f"0x{codecs.adv_crc32(words):08x} (the image data are damaged)")
 
     def _aav_diff_pixels(self, k, raw, layout, base):
         """AAV v1 difference layouts (OccuRec): mode byte, [sign bits], bytes, CRC."""
