@@ -133,7 +133,7 @@ class Decoder:
         self.packet_positions: np.ndarray = np.zeros(0, np.int64)
         self.path = path
         self.file_map = None        # rawvideo frames at known file offsets: a memmap
-        self.frame_positions: list = []
+        self.frame_positions: np.ndarray = np.zeros(0, np.int64)
         self.pts_unsorted: np.ndarray = np.zeros(0, np.int64)
         self.raw_bytes = 0          # > 0: rawvideo luma read straight from the packets
         self._packets = None
@@ -196,8 +196,8 @@ class Decoder:
                 self._packets = None
                 return False
         self._packets = None
-        self.file_map = data
-        self.frame_positions = positions.tolist()
+        self.file_map = np.asarray(data)        # a plain view: slicing stays in C
+        self.frame_positions = positions
         return True
 
     def _seek_packets(self, index: int):
@@ -239,8 +239,16 @@ class Decoder:
         need = self.raw_bytes
         if self.file_map is not None:
             data, positions = self.file_map, self.frame_positions
+            steps = np.diff(positions[a:b])
+            if len(steps) and np.all(steps == steps[0]) and steps[0] >= need:
+                # evenly spaced frames (the usual AVI: chunk header + frame, repeated):
+                # the whole batch is one strided view, copied in one numpy call
+                rows[...] = np.lib.stride_tricks.as_strided(
+                    data[positions[a]:], shape=(b - a, need), strides=(int(steps[0]), 1),
+                    writeable=False)
+                return
             for i in range(a, b):
-                at = positions[i]
+                at = int(positions[i])
                 rows[i - a] = data[at:at + need]
             return
         if self._packets is None or self.next_packet != a:
