@@ -291,3 +291,50 @@ def test_real_vti_field_strips_survive_interlace_and_split(tmp_path, session, sh
         # the OSD digits alone must not make a confident wrong call
         decision = series.meta["field_order_decision"]
         assert series.meta["field_order"] == "bottom-first" or "assumed" in decision, decision
+
+
+def test_rawvideo_frames_come_straight_from_the_file_and_seek(tmp_path, session, monkeypatch):
+    """rawvideo luma is copied from the file at each packet's offset, with no demuxing at
+    open (the AVI index gives count and offsets) and no decoder per frame: still exact,
+    sequentially and in any order."""
+    from occplugins.readers import _avi_decode
+    monkeypatch.setattr(_avi_decode.Decoder, "count_packets",
+                        lambda self: pytest.fail("the packets were demuxed to count them"))
+    frames = noise(12, seed=9)
+    path = write_avi(tmp_path / "raw.avi", frames, codec="rawvideo")
+    with session.open(path, reader="avi") as series:
+        assert "straight from the file" in series.meta["luma"]
+        assert series.meta["frames_counted_from"].startswith("the container's index")
+        assert series.n_frames == 12
+        assert np.array_equal(np.concatenate(list(series.iter_batches(5))), frames)
+        for k in (11, 0, 7, 6, 3):
+            assert np.array_equal(series[k], frames[k]), k
+
+
+def test_rawvideo_frame_that_cannot_show_its_orientation_keeps_the_decoder(tmp_path,
+                                                                          session):
+    """Frame 0 equal to itself upside down cannot prove that the stored rows are top-down:
+    the reader then decodes every frame through FFmpeg (and is still exact)."""
+    frames = noise(4, seed=10)
+    frames[0] = np.repeat(np.arange(W, dtype=np.uint8)[None, :], H, axis=0)   # rows equal
+    path = write_avi(tmp_path / "sym.avi", frames, codec="rawvideo")
+    with session.open(path, reader="avi") as series:
+        assert "packets" not in series.meta["luma"] and "file" not in series.meta["luma"]
+        assert np.array_equal(series.batch(0, 4), frames)
+
+
+def test_index_and_demuxed_packets_agree(tmp_path, session):
+    """The AVI index (used to count frames without reading them) gives the same stamps
+    and key frames as demuxing every packet."""
+    from occplugins.readers._avi_decode import Decoder
+    path = write_avi(tmp_path / "gop.avi", noise(17, seed=11), codec="ffv1", gop=5)
+    decoder = Decoder(path, str(path), threads=False)
+    try:
+        indexed = decoder.indexed_packets(int(decoder.stream.frames))
+        demuxed = decoder.count_packets()
+    finally:
+        decoder.close()
+    assert indexed is not None
+    for a, b in zip(indexed, demuxed, strict=True):
+        assert np.array_equal(a, b)
+    assert indexed[1].sum() == 4                  # key frames 0, 5, 10, 15

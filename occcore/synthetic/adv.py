@@ -266,7 +266,8 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
               system_tags: dict | None = None, user_tags: dict | None = None,
               image_tags: dict | None = None, stream_tags: dict | None = None,
               timestamp_accuracy_ns: int = 1_000_000, clock_hz: int = 10_000_000,
-              byte_order: str = "LITTLE-ENDIAN", crc_slot: bool = True) -> Path:
+              byte_order: str = "LITTLE-ENDIAN", crc_slot: bool = True,
+              crc32: bool = False) -> Path:
     """Write ``frames`` (n, h, w) as an ADV/AAV file.
 
     ``times`` are astropy Times of mid-exposure (or ``stamps``: raw integer stamps, ns for
@@ -274,6 +275,9 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
     to ``(type code, per-frame values)`` (a value None leaves the tag out of that frame).
     ``container="aav"`` writes the AAV tags (v1: ``FSTF-TYPE=AAV``; v2: ``AAV-VERSION=2``)
     and, for v1 difference layouts, OccuRec's layout data (mode byte, sign bits, CRC).
+    ``crc32=True`` sets ``SECTION-DATA-REDUNDANCY-CHECK=CRC32`` and writes AdvLib's CRC
+    of each frame's pixels (16-bit LE words) in a 4-byte slot after the pixels (not in
+    LAGARITH16 frames, which hold the pixels only, nor in AAV v1 difference layouts).
     """
     path = Path(path)
     frames = np.asarray(frames)
@@ -312,6 +316,8 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
         layout_tags["DIFFCODE-KEY-FRAME-FREQUENCY"] = str(key_frame_every)
     images = dict(image_tags or {})
     images.setdefault("IMAGE-BYTE-ORDER", byte_order)
+    if crc32:
+        images["SECTION-DATA-REDUNDANCY-CHECK"] = "CRC32"
     status = dict(status or {})
     status_decl = [(name, code) for name, (code, _) in status.items()]
 
@@ -341,7 +347,8 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
         mode = 0
         if diff:
             mode = 1 if k % key_frame_every == 0 else 2
-        data = _layout_data(frame, base, mode, layout, bpp, order, aav, version, crc_slot)
+        data = _layout_data(frame, base, mode, layout, bpp, order, aav, version, crc_slot,
+                            crc32)
         if diff and (mode == 1 or base_frame == "PREV-FRAME"):
             base = frame
         if compression == "QUICKLZ":
@@ -375,7 +382,25 @@ def write_adv(path, frames, times=None, *, version: int = 2, container: str = "a
                         dict(user_tags or {}), stamps)
 
 
-def _layout_data(frame, base, mode, layout, bpp, order, aav, version, crc_slot) -> bytes:
+def advlib_crc32(data: bytes) -> int:
+    """AdvLib's frame CRC, computed literally as defined (slow; for writing test files):
+    MSB-first CRC-32, polynomial 0x04C11DB7, the register starting as the complement of
+    the first 4 bytes, then ``r = (r << 8 | byte) ^ table[r >> 24]`` for each later
+    byte, complemented at the end."""
+    table = []
+    for i in range(256):
+        c = i << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if c & 0x80000000 else (c << 1) & 0xFFFFFFFF
+        table.append(c)
+    r = ~int.from_bytes(data[:4], "big") & 0xFFFFFFFF
+    for byte in data[4:]:
+        r = ((r << 8 | byte) & 0xFFFFFFFF) ^ table[r >> 24]
+    return ~r & 0xFFFFFFFF
+
+
+def _layout_data(frame, base, mode, layout, bpp, order, aav, version, crc_slot,
+                 crc32=False) -> bytes:
     crc = b"\0\0\0\0"
     if aav and version == 1 and layout.startswith("FULL-IMAGE-DIFFERENTIAL-CODING"):
         # OccuRec's layout data: mode byte, [sign bits], bytes, CRC (and for NOSIGNS a copy
@@ -392,11 +417,14 @@ def _layout_data(frame, base, mode, layout, bpp, order, aav, version, crc_slot) 
         negative = now <= prev
         signs = np.packbits(negative.astype(np.uint8), bitorder="little")[:len(now) // 8]
         return bytes([2]) + signs.tobytes() + np.abs(now - prev).astype(np.uint8).tobytes() + crc
+    if crc32:
+        pixels = np.ascontiguousarray(frame, "<u2").tobytes()
+        crc = struct.pack("<I", advlib_crc32(pixels))
     if mode == 2:
         modulus = 1 << bpp
         frame = ((np.asarray(frame, np.int64) - np.asarray(base, np.int64)) % modulus)
     data = _pixel_bytes(frame, bpp, order)
-    if bpp == 12 and version == 2 and crc_slot:
+    if crc32 or (bpp == 12 and version == 2 and crc_slot):
         data += crc          # AdvLib appends a CRC slot to packed 12-bit frames
     return data
 

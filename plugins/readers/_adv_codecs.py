@@ -10,6 +10,7 @@ the wrappers turn codes into :class:`CorruptSource` naming the file and frame.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -22,6 +23,8 @@ QLZ_HASH_SIZE = 4096
 # Decoding switches to byte-by-byte literals in the last bytes of a block: the
 # compressor never starts a match after (last byte - 6 - 4).
 QLZ_TAIL_BYTES = 10
+# source bytes one control word's 31 items can use at most (3 per match, 1 per literal)
+QLZ_WORD_SPAN = 31 * 3
 LAG_FRACTION_BITS = 20
 LAG_LOOKUP_BITS = 16
 
@@ -40,7 +43,8 @@ def qlz1_kernel(src, start, dst, table):
         table[i] = -1
     last_hashed = -1
     last_matchstart = n - 1 - QLZ_TAIL_BYTES
-    cword = 1
+    cword = np.int64(1)
+    safe = False
     s = start
     d = 0
     while True:
@@ -50,9 +54,12 @@ def qlz1_kernel(src, start, dst, table):
             cword = (np.int64(src[s]) | (np.int64(src[s + 1]) << 8) | (np.int64(src[s + 2]) << 16)
                      | (np.int64(src[s + 3]) << 24))
             s += 4
+            # a control word with its end marker (bit 31) covers 31 items of at most 3
+            # source bytes per bit: when they all fit, skip the per-item end-of-input checks
+            safe = (cword >> 31) == 1 and s + QLZ_WORD_SPAN <= srclen
         if cword & 1:
             cword >>= 1
-            if s + 2 > srclen:
+            if not safe and (s + 2 > srclen or ((src[s] & 0xF) == 0 and s + 3 > srclen)):
                 return -1
             f0 = np.int64(src[s])
             f1 = np.int64(src[s + 1])
@@ -62,38 +69,42 @@ def qlz1_kernel(src, start, dst, table):
                 mlen = code + 2
                 s += 2
             else:
-                if s + 3 > srclen:
-                    return -1
                 mlen = np.int64(src[s + 2])
                 s += 3
-            o = table[h]
+            o = np.int64(table[h])
             if mlen < 3 or d + mlen > n:
                 return -3
             if o < 0 or o >= d:
                 return -2
-            for i in range(mlen):       # forward copy: overlapping runs repeat bytes
+            # forward copy, byte by byte (overlapping runs repeat bytes); a match is at
+            # least 3 bytes long, so those are unrolled
+            dst[d] = dst[o]
+            dst[d + 1] = dst[o + 1]
+            dst[d + 2] = dst[o + 2]
+            for i in range(3, mlen):
                 dst[d + i] = dst[o + i]
             # hash every position up to the match start, none inside the match
-            while last_hashed < d:
-                last_hashed += 1
-                p = last_hashed
-                v = np.int64(dst[p]) | (np.int64(dst[p + 1]) << 8) | (np.int64(dst[p + 2]) << 16)
-                table[((v >> 12) ^ v) & 0xFFF] = p
+            p = last_hashed + 1
+            if p <= d:
+                v = np.int64(dst[p]) | (np.int64(dst[p + 1]) << 8)
+                while p <= d:
+                    v = (v & 0xFFFF) | (np.int64(dst[p + 2]) << 16)
+                    table[((v >> 12) ^ v) & 0xFFF] = p
+                    v >>= 8
+                    p += 1
             d += mlen
             last_hashed = d - 1
         elif d < last_matchstart:
             low = cword & 0xF
             if low == 0:
                 nlit = 4
-            elif low & 1:
-                nlit = 0                # unreachable: bit 0 is clear here
             elif low & 2:
                 nlit = 1
             elif low & 4:
                 nlit = 2
             else:
                 nlit = 3
-            if s + nlit > srclen:
+            if not safe and s + nlit > srclen:
                 return -1
             for i in range(nlit):
                 dst[d + i] = src[s + i]
@@ -351,6 +362,42 @@ def reciprocals() -> np.ndarray:
     return _RECIPROCALS[0]
 
 
+_REVERSED_BYTE = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], np.uint8)
+_REVERSED_WORD: list = []
+
+
+def adv_crc32(data: np.ndarray) -> int:
+    """AdvLib's frame CRC of ``data`` (uint8, at least 4 bytes).
+
+    Its definition: an MSB-first CRC-32 with polynomial 0x04C11DB7 whose register starts
+    as the complement of the first 4 bytes (read big-endian), then shifts in each later
+    byte (``r = (r << 8 | byte) ^ table[r >> 24]``, no zero augmentation), and is
+    complemented at the end. That equals the standard CRC-32/BZIP2 of all but the last
+    4 bytes XOR those 4 bytes read big-endian; CRC-32/BZIP2 is zlib's (reflected)
+    CRC-32 of the bit-reversed bytes, bit-reversed: one C pass, no Python loop.
+    """
+    import zlib
+
+    data = np.ascontiguousarray(data, np.uint8).reshape(-1)
+    if len(data) < 4:
+        raise ValueError("the AdvLib CRC needs at least 4 bytes")
+    head = data[:-4]
+    if len(head) % 2 == 0:
+        if not _REVERSED_WORD:      # bit-reverse two bytes per lookup: half the lookups
+            low = _REVERSED_BYTE[np.arange(65536) & 0xFF].astype(np.uint16)
+            high = _REVERSED_BYTE[np.arange(65536) >> 8].astype(np.uint16)
+            word = np.empty(65536, np.uint16).view(np.uint8).reshape(-1, 2)
+            word[:, 0 if sys.byteorder == "little" else 1] = low
+            word[:, 1 if sys.byteorder == "little" else 0] = high
+            _REVERSED_WORD.append(word.reshape(-1).view(np.uint16))
+        reversed_bytes = _REVERSED_WORD[0][head.view(np.uint16)]
+    else:
+        reversed_bytes = _REVERSED_BYTE[head]
+    reflected = zlib.crc32(reversed_bytes.tobytes())
+    bzip2 = int(f"{reflected:032b}"[::-1], 2)
+    return bzip2 ^ int.from_bytes(data[-4:].tobytes(), "big")
+
+
 QLZ_ERRORS = {-1: "the compressed data end early", -2: "a back-reference points outside "
               "the decoded data", -3: "a match length is invalid"}
 LAG_ERRORS = {-1: "the compressed data end early", -4: "the probability table is invalid",
@@ -377,11 +424,13 @@ def qlz_sizes(block: np.ndarray, where: str) -> tuple[int, int, int, bool]:
 
 
 def qlz_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
-                   most: int | None = None) -> np.ndarray:
+                   most: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Decompress a QuickLZ-1 block (uint8 array) into at least ``expected`` bytes.
 
     Writers may append a CRC slot (or, in AAV, other data) to the pixels, so up to
     ``most`` bytes are accepted; the size is checked before anything is allocated.
+    A compressed block of exactly ``len(out)`` bytes is decoded into ``out`` (uint8),
+    which is returned; otherwise a new array is.
     """
     header, csize, dsize, compressed = qlz_sizes(block, where)
     most = expected + 64 if most is None else most
@@ -395,7 +444,8 @@ def qlz_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
         if header + dsize > len(block):
             raise CorruptSource(f"{where}: stored QuickLZ block cut short")
         return np.array(block[header:header + dsize])
-    out = np.empty(dsize, np.uint8)
+    if out is None or len(out) != dsize:
+        out = np.empty(dsize, np.uint8)
     got = kernels(use_numba).qlz1(np.ascontiguousarray(block[:csize]), header, out,
                np.empty(QLZ_HASH_SIZE, np.int32))
     if got != dsize:
@@ -422,14 +472,21 @@ def _lag16_failed(got, expected: int, where: str):
                          f"({LAG_ERRORS.get(got, f'{got} symbols decoded')})")
 
 
-def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=None) -> np.ndarray:
-    """Decompress a LAGARITH16 block (uint8 array) into ``expected`` bytes."""
+def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=None,
+                     out: np.ndarray | None = None) -> np.ndarray:
+    """Decompress a LAGARITH16 block (uint8 array) into ``expected`` bytes.
+
+    A coded block is decoded into ``out`` (``expected // 2`` native uint16 words, on a
+    little-endian machine), which is returned; otherwise a new uint8 array is.
+    """
     raw = _lag16_raw(block, expected, where)
     if raw is not None:
         return raw
     k = kernels(use_numba)
     code, values, cum, prob, lookup, shift, buf = k.lag16_model(block, 0, len(block))
-    out = np.empty(expected // 2, np.uint16)
+    into = out is not None and len(out) == expected // 2 and sys.byteorder == "little"
+    if not into:
+        out = np.empty(expected // 2, np.uint16)
     if code == 1:
         out[:] = values[0]
         got = len(out)
@@ -439,24 +496,33 @@ def lag16_decompress(block: np.ndarray, expected: int, where: str, use_numba=Non
         got = k.lag16(buf, values, cum, prob, lookup, shift, reciprocals(), out)
     if got != expected // 2:
         raise _lag16_failed(got, expected, where)
+    if into:
+        return out
     return out.astype("<u2", copy=False).view(np.uint8)
 
 
 def lag16_decompress_pair(block_a: np.ndarray, block_b: np.ndarray, expected: int,
-                          where_a: str, where_b: str, use_numba=None):
+                          where_a: str, where_b: str, use_numba=None, outs=None):
     """Two LAGARITH16 blocks of one layout decoded in one interleaved loop (faster);
-    anything unusual (raw, single-valued, corrupt) goes through :func:`lag16_decompress`."""
+    anything unusual (raw, single-valued, corrupt) goes through :func:`lag16_decompress`.
+
+    With ``outs`` (two uint16 arrays, as :func:`lag16_decompress`'s ``out``) the symbols
+    are decoded into them and they are returned when both streams are coded."""
     k = kernels(use_numba)
     if (expected % 2 == 0 and len(block_a) >= 8 and len(block_b) >= 8
             and np.any(block_a[:8]) and np.any(block_b[:8])):
         model_a = k.lag16_model(block_a, 0, len(block_a))
         model_b = k.lag16_model(block_b, 0, len(block_b))
         if model_a[0] == 0 and model_b[0] == 0:
-            out = np.empty((2, expected // 2), np.uint16)
+            into = (outs is not None and sys.byteorder == "little"
+                    and all(len(o) == expected // 2 for o in outs))
+            out = outs if into else np.empty((2, expected // 2), np.uint16)
             _, va, ca, pa, la, sa, ba = model_a
             _, vb, cb, pb, lb, sb, bb = model_b
             if k.lag16_pair(ba, va, ca, pa, la, sa, bb, vb, cb, pb, lb, sb, reciprocals(),
                             out[0], out[1]) == 0:
+                if into:
+                    return outs
                 return tuple(row.astype("<u2", copy=False).view(np.uint8) for row in out)
     return (lag16_decompress(block_a, expected, where_a, use_numba),
             lag16_decompress(block_b, expected, where_b, use_numba))

@@ -10,6 +10,7 @@ once.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,9 @@ def open_adv(path: Path, *, use_numba: bool | None = None) -> FrameSeries:
     meta = _file_meta(header, table, name, frame_meta)
     meta.update(time_meta["meta"])
     meta.update(status_meta)
+    if decoder.crc_bytes:
+        meta["crc32"] = ("SECTION-DATA-REDUNDANCY-CHECK = CRC32: each frame's CRC slot is "
+                         "checked when the frame is read (a zero slot counts as not filled)")
     exposure = frame_meta["exposure_s"]
     exposure_s = float(np.median(exposure)) if np.all(exposure > 0) else None
     fmt = "aav" if header.is_aav else "adv"
@@ -121,6 +125,7 @@ class FrameDecoder:
                       else 0)
         self.crc_bytes = 4 if header.image_tags.get(
             "SECTION-DATA-REDUNDANCY-CHECK", "").upper() == "CRC32" else 0
+        self.crc_unfilled = 0      # frames whose CRC slot is zero (reserved, not filled)
         self.cache: dict[int, np.ndarray] = {}
         diff = np.array([header.layouts[int(k)].is_diff for k in table.layout_id])
         self.needs_base = diff & (table.byte_mode == 2)
@@ -134,6 +139,8 @@ class FrameDecoder:
                                         for k in np.unique(table.layout_id)):
             self.dtype = np.dtype(np.uint16)
             self.bit_depth = 16
+        self.direct = {int(k): self._direct_layout(header.layouts[int(k)])
+                       for k in np.unique(table.layout_id)}
 
     def close(self):
         self.cache.clear()
@@ -149,17 +156,55 @@ class FrameDecoder:
         while k < stop:
             if k + 1 < stop and self._lag16_pair(k):
                 # two independent LAGARITH16 frames: one interleaved decoding loop
-                layout = self.header.layouts[int(self.table.layout_id[k])]
-                raws = codecs.lag16_decompress_pair(
-                    self._payload(k), self._payload(k + 1), self._pixel_bytes(layout),
-                    self.where(k), self.where(k + 1), self.use_numba)
-                out[k - start] = self._pixels(k, raws[0])
-                out[k + 1 - start] = self._pixels(k + 1, raws[1])
+                self._decode_lag16_pair(k, out[k - start], out[k + 1 - start])
                 k += 2
                 continue
-            out[k - start] = self.frame(k)
+            if self.direct[int(self.table.layout_id[k])]:
+                self._decode_direct(k, out[k - start])
+            else:
+                out[k - start] = self.frame(k)
             k += 1
         return out
+
+    def _direct_layout(self, layout) -> bool:
+        """Whether a layout's decompressed bytes are the output pixels as they are (no
+        difference coding, byte swap, bit shift or CRC slot): those frames are decoded
+        straight into the batch, with no per-frame allocation or copy."""
+        if layout.is_diff or layout.compression not in ("QUICKLZ", "LAGARITH16"):
+            return False
+        if self.crc_bytes or sys.byteorder != "little":
+            return False
+        if layout.bpp == 16:
+            return (self.header.byte_order == "<" and not self.shift
+                    and self.dtype == np.uint16)
+        return layout.bpp == 8 and self.dtype == np.uint8
+
+    def _decode_direct(self, k: int, into: np.ndarray):
+        """Decode frame k's layout bytes into ``into`` (one frame of the batch)."""
+        layout = self.header.layouts[int(self.table.layout_id[k])]
+        pixel_bytes = self._pixel_bytes(layout)
+        flat = into.reshape(-1).view(np.uint8)
+        if layout.compression == "QUICKLZ":
+            raw = codecs.qlz_decompress(self._payload(k), pixel_bytes, self.where(k),
+                                        self.use_numba, most=pixel_bytes + 64, out=flat)
+        else:
+            flat = flat.view(np.uint16)
+            raw = codecs.lag16_decompress(self._payload(k), pixel_bytes, self.where(k),
+                                          self.use_numba, out=flat)
+        if raw is not flat:     # stored raw, or with trailing bytes: one copy
+            into[...] = self._pixels(k, raw)
+
+    def _decode_lag16_pair(self, k: int, into_a: np.ndarray, into_b: np.ndarray):
+        layout = self.header.layouts[int(self.table.layout_id[k])]
+        outs = None
+        if self.direct[int(self.table.layout_id[k])]:
+            outs = (into_a.reshape(-1).view(np.uint16), into_b.reshape(-1).view(np.uint16))
+        raws = codecs.lag16_decompress_pair(
+            self._payload(k), self._payload(k + 1), self._pixel_bytes(layout),
+            self.where(k), self.where(k + 1), self.use_numba, outs=outs)
+        if outs is None or raws[0] is not outs[0]:
+            into_a[...] = self._pixels(k, raws[0])
+            into_b[...] = self._pixels(k + 1, raws[1])
 
     def _lag16_pair(self, k: int) -> bool:
         ids = self.table.layout_id
@@ -239,6 +284,7 @@ class FrameDecoder:
         if len(raw) < need:
             raise CorruptSource(f"{self.where(k)}: {len(raw)} image bytes, the "
                                 f"{layout.data_layout} {layout.bpp}-bit layout needs {need}")
+        slot = raw[need:need + 4] if self.crc_bytes and len(raw) >= need + 4 else None
         raw = raw[:need]
         if layout.bpp == 16:
             values = np.frombuffer(raw, self.header.byte_order + "u2")
@@ -250,12 +296,35 @@ class FrameDecoder:
             values = np.frombuffer(raw, np.uint8)
         values = values.reshape(self.shape)
         if base is None:
-            return values.astype(self.dtype, copy=False)
-        # ADV v1 difference frames: stored value = pixel - base, modulo the bit depth
-        modulus = 1 << (12 if layout.bpp == 12 else layout.bpp)
-        if self.shift:
-            modulus = 1 << self.header.data_bpp
-        return ((base.astype(np.int64) + values) % modulus).astype(self.dtype)
+            frame = values.astype(self.dtype, copy=False)
+        else:
+            # ADV v1 difference frames: stored value = pixel - base, modulo the bit depth
+            modulus = 1 << (12 if layout.bpp == 12 else layout.bpp)
+            if self.shift:
+                modulus = 1 << self.header.data_bpp
+            frame = ((base.astype(np.int64) + values) % modulus).astype(self.dtype)
+        if slot is not None:
+            self._check_crc(k, slot, frame, raw)
+        return frame
+
+    def _check_crc(self, k: int, slot, frame: np.ndarray, stored: np.ndarray):
+        """SECTION-DATA-REDUNDANCY-CHECK = CRC32: the 4 bytes after the pixels (LE) hold
+        AdvLib's CRC of the frame's pixels as 16-bit little-endian words. A zero slot is
+        a writer that reserved it without filling it (AdvLib with CRC off does that);
+        the CRC of the stored layout bytes is accepted too (writers differ on which
+        bytes they sum), anything else is damage."""
+        expected = int.from_bytes(np.asarray(slot).tobytes(), "little")
+        if expected == 0:
+            self.crc_unfilled += 1
+            return
+        words = np.ascontiguousarray(frame, "<u2").reshape(-1).view(np.uint8)
+        if codecs.adv_crc32(words) == expected:
+            return
+        if codecs.adv_crc32(np.asarray(stored)) == expected:
+            return
+        raise CorruptSource(f"{self.where(k)}: CRC32 check failed: the frame stores "
+                            f"0x{expected:08x}, its pixels give "
+                            f"0x{codecs.adv_crc32(words):08x} (the image data are damaged)")
 
     def _aav_diff_pixels(self, k, raw, layout, base):
         """AAV v1 difference layouts (OccuRec): mode byte, [sign bits], bytes, CRC."""

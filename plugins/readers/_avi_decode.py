@@ -129,15 +129,165 @@ class Decoder:
         self.index_of_pts: dict = {}
         self.pts: np.ndarray = np.zeros(0, np.int64)
         self.keyframes: np.ndarray = np.zeros(0, np.int64)
+        self.packet_sizes: np.ndarray = np.zeros(0, np.int64)
+        self.packet_positions: np.ndarray = np.zeros(0, np.int64)
+        self.path = path
+        self.file_map = None        # rawvideo frames at known file offsets: a memmap
+        self.frame_positions: np.ndarray = np.zeros(0, np.int64)
+        self.pts_unsorted: np.ndarray = np.zeros(0, np.int64)
+        self.raw_bytes = 0          # > 0: rawvideo luma read straight from the packets
+        self._packets = None
+        self.next_packet = 0
 
     def close(self):
         self._frames = None
         self._pending = None
+        self._packets = None
+        self.file_map = None
         self.container.close()
+
+    # -- rawvideo: packets are the frames ---------------------------------------------------
+    def try_raw_packets(self, extract: "Extractor", first, height: int, width: int) -> str:
+        """Read rawvideo luma straight from the demuxed packets, skipping the decoder
+        (which only copies the packet into a frame), when that is shown to be exact:
+        every packet has frame 0's size and frame 0's packet begins with exactly the
+        luma plane the decoder made of it, in an orientation the check can tell (a frame
+        equal to itself upside down cannot show whether the rows are stored bottom-up).
+        Returns a note for the metadata, empty when the decoder is kept."""
+        if self.stream.codec_context.name != "rawvideo" or extract.kind != "planar":
+            return ""
+        need = height * width * extract.dtype.itemsize
+        sizes = self.packet_sizes
+        if len(sizes) == 0 or sizes[0] < need or np.any(sizes != sizes[0]):
+            return ""
+        decoded = np.empty((height, width), extract.dtype)
+        extract(first, decoded)
+        if np.array_equal(decoded, decoded[::-1]):
+            return ""
+        self._seek_packets(0)
+        packet = self._next_packet(0)
+        stored = np.frombuffer(packet, np.uint8, count=need).view(extract.dtype)
+        if not np.array_equal(stored.reshape(height, width), decoded):
+            self._packets = None
+            return ""
+        self.raw_bytes = need
+        if self._map_file(need):
+            return ("rawvideo: luma bytes read straight from the file at each packet's "
+                    "offset (checked equal to the decoded frame 0 and to the first, middle "
+                    "and last packets)")
+        return ("rawvideo: luma bytes taken straight from the packets (checked equal to "
+                "the decoded frame 0)")
+
+    def _map_file(self, need: int) -> bool:
+        """Whether the packets' file offsets hold their bytes (checked on the first,
+        middle and last packet): then frames are copied out of a memmap, which skips
+        the demuxer's buffered reads too."""
+        positions = self.packet_positions[np.argsort(self.pts_unsorted, kind="stable")] \
+            if len(self.pts_unsorted) == len(self.packet_positions) else None
+        if positions is None or len(positions) != len(self.pts) or np.any(positions < 0):
+            return False
+        data = np.memmap(self.path, np.uint8, "r")
+        if np.any(positions + need > len(data)):
+            return False
+        for k in sorted({0, len(positions) // 2, len(positions) - 1}):
+            self._seek_packets(k)
+            stored = np.frombuffer(self._next_packet(k), np.uint8, count=need)
+            if not np.array_equal(data[positions[k]:positions[k] + need], stored):
+                self._packets = None
+                return False
+        self._packets = None
+        self.file_map = np.asarray(data)        # a plain view: slicing stays in C
+        self.frame_positions = positions
+        return True
+
+    def _seek_packets(self, index: int):
+        try:
+            self.container.seek(int(self.pts[index]), stream=self.stream, backward=True)
+        except self.errors as exc:
+            raise CorruptSource(f"{self.name}: cannot seek to frame {index}: {exc}") from None
+        self._packets = self.container.demux(self.stream)
+        self.next_packet = -1       # unknown until a packet's pts says where we are
+
+    def _next_packet(self, expected: int):
+        """The packet of frame ``expected`` (skipping earlier ones after a seek)."""
+        while True:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                raise CorruptSource(f"{self.name}: the file ended before frame {expected} of "
+                                    f"{len(self.pts)} (truncated or damaged)") from None
+            except self.errors as exc:
+                raise CorruptSource(f"{self.name}: frame {expected}: reading failed: "
+                                    f"{exc}") from None
+            if packet.size == 0:
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            at = self.index_of_pts.get(int(stamp)) if stamp is not None else None
+            if at is None:
+                raise CorruptSource(f"{self.name}: a packet has pts {stamp}, which the "
+                                    f"index does not hold (near frame {expected})")
+            if at == expected:
+                self.next_packet = at + 1
+                return packet
+            if at > expected:
+                raise CorruptSource(f"{self.name}: seeking for frame {expected} landed on "
+                                    f"frame {at}; the file's index is inconsistent")
+
+    def raw_frames_into(self, a: int, b: int, out: np.ndarray):
+        """Frames a..b-1 copied from their packets into ``out`` (one batch)."""
+        rows = out.reshape(b - a, -1).view(np.uint8)
+        need = self.raw_bytes
+        if self.file_map is not None:
+            data, positions = self.file_map, self.frame_positions
+            steps = np.diff(positions[a:b])
+            if len(steps) and np.all(steps == steps[0]) and steps[0] >= need:
+                # evenly spaced frames (the usual AVI: chunk header + frame, repeated):
+                # the whole batch is one strided view, copied in one numpy call
+                rows[...] = np.lib.stride_tricks.as_strided(
+                    data[positions[a]:], shape=(b - a, need), strides=(int(steps[0]), 1),
+                    writeable=False)
+                return
+            for i in range(a, b):
+                at = int(positions[i])
+                rows[i - a] = data[at:at + need]
+            return
+        if self._packets is None or self.next_packet != a:
+            self._seek_packets(a)
+        rows = out.reshape(b - a, -1).view(np.uint8)
+        need = self.raw_bytes
+        for i in range(a, b):
+            rows[i - a] = np.frombuffer(self._next_packet(i), np.uint8, count=need)
+
+    def indexed_packets(self, declared: int):
+        """pts, key-frame and corrupt flags from the container's own index (AVI idx1 /
+        OpenDML, read by FFmpeg when the file is opened), without reading a packet; None
+        when the index cannot be trusted to be the packet list: empty, a count other
+        than the header's, zero-size (dropped-frame) entries, repeated stamps, or an
+        entry beyond the end of the file (truncated): those files are demuxed instead."""
+        try:
+            entries = self.stream.index_entries
+        except AttributeError:          # PyAV before 14 does not expose it
+            return None
+        n = len(entries)
+        if n == 0 or n != declared:
+            return None
+        table = np.array([(e.timestamp, e.is_keyframe, e.size, e.pos) for e in entries],
+                         np.int64).reshape(n, 4)
+        pts, keys, sizes, chunk_at = table.T
+        file_size = os.path.getsize(self.path)
+        if (np.any(sizes <= 0) or np.any(chunk_at < 0) or np.any(chunk_at + sizes > file_size)
+                or len(np.unique(pts)) != n):
+            return None
+        self.packet_sizes = sizes
+        # an AVI index entry points at the chunk header (4-byte id, 4-byte size), so the
+        # data start 8 bytes on; _map_file checks that against the packets themselves
+        self.packet_positions = chunk_at + 8 if self.container.format.name == "avi" else \
+            np.full(n, -1, np.int64)
+        return pts.copy(), keys.astype(bool), np.zeros(n, bool)
 
     def count_packets(self):
         """Demux (no decoding) every packet: exact frame count, pts and key frames."""
-        pts, keys, corrupt = [], [], []
+        pts, keys, corrupt, sizes, positions = [], [], [], [], []
         try:
             for packet in self.container.demux(self.stream):
                 if packet.size == 0:
@@ -146,11 +296,16 @@ class Decoder:
                 pts.append(len(pts) if stamp is None else stamp)
                 keys.append(packet.is_keyframe)
                 corrupt.append(packet.is_corrupt)
+                sizes.append(packet.size)
+                positions.append(-1 if packet.pos is None else packet.pos)
         except self.errors as exc:
             log.warning("%s: demuxing stopped after %d packets: %s", self.name, len(pts), exc)
+        self.packet_sizes = np.asarray(sizes, np.int64)
+        self.packet_positions = np.asarray(positions, np.int64)
         return np.asarray(pts, np.int64), np.asarray(keys, bool), np.asarray(corrupt, bool)
 
     def set_index(self, pts: np.ndarray, keyframes: np.ndarray):
+        self.pts_unsorted = pts
         order = np.argsort(pts, kind="stable")
         self.pts = pts[order]
         self.index_of_pts = {int(p): k for k, p in enumerate(self.pts)}
@@ -262,7 +417,13 @@ def _open(decoder: Decoder, path, name: str, options) -> FrameSeries:
     stream = decoder.stream
     notes = []
     declared = int(stream.frames or 0)
-    pts, keys, corrupt = decoder.count_packets()
+    indexed = decoder.indexed_packets(declared)
+    if indexed is not None:
+        pts, keys, corrupt = indexed
+        counted_from = "the container's index (no packet read)"
+    else:
+        pts, keys, corrupt = decoder.count_packets()
+        counted_from = "demuxed packets"
     if corrupt.any():
         notes.append(f"{int(corrupt.sum())} packet(s) flagged corrupt by the demuxer "
                      f"(first at frame {int(np.flatnonzero(corrupt)[0])})")
@@ -299,6 +460,7 @@ def _open(decoder: Decoder, path, name: str, options) -> FrameSeries:
             "pixel_format": first.format.name, "luma": extract.note,
             "frame_rate_hz": float(1.0 / frame_period_s),
             "header_frame_count": declared, "counted_frames": n_frames,
+            "frames_counted_from": counted_from,
             "key_frames": len(decoder.keyframes),
             "interlaced_flag": bool(first.interlaced_frame),
             "lossless_codec": codec in LOSSLESS_CODECS, "notes": notes}
@@ -311,10 +473,17 @@ def _open(decoder: Decoder, path, name: str, options) -> FrameSeries:
 
     state = {"batches": 0}
 
+    raw_note = decoder.try_raw_packets(extract, first, height, width)
+    if raw_note:
+        meta["luma"] += f"; {raw_note}"
+
     def read_frames(a: int, b: int) -> np.ndarray:
         out = np.empty((b - a, height, width), extract.dtype)
-        for i in range(a, b):
-            extract(decoder.frame(i), out[i - a])
+        if decoder.raw_bytes:
+            decoder.raw_frames_into(a, b, out)
+        else:
+            for i in range(a, b):
+                extract(decoder.frame(i), out[i - a])
         state["batches"] += 1
         return out
 

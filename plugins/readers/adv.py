@@ -5,6 +5,8 @@ its header tags (v1: ``FSTF-TYPE`` = ``AAV``; v2: an ``AAV-VERSION`` tag), so th
 two readers, ``adv`` and ``aav``, each claiming only its own files at content level.
 Pixels: 8/12/16-bit raw, 12-bit packed, ADV v1 and AAV difference coding; codecs
 UNCOMPRESSED, QuickLZ level 1 and LAGARITH16 (pure Python + numpy, numba when installed).
+Frames of a file that declares ``SECTION-DATA-REDUNDANCY-CHECK=CRC32`` are checked against
+their CRC slot when read (a mismatch is an error naming the frame).
 Times are the container's mid-exposure UTC stamps (ADV) or PC/NTP-derived container time
 (AAV, low trust). The 2016 draft ADV v2 and the defined-but-unwritten colour and ROI
 layouts are recognised and refused by name.

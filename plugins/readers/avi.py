@@ -5,8 +5,11 @@ decoding (PyAV, imported lazily) lives in ``_avi_decode``.
 
 * Frames are the luma plane exactly as recorded (8- or 16-bit); nothing goes through
   FFmpeg's "gray" conversion, which rescales limited-range YUV.
-* The frame count is exact: it is counted from the demuxed packets (no decoding), and a
-  header that promises more frames than the file holds is reported as truncation.
+* The frame count is exact: it comes from the container's own index (AVI idx1/OpenDML,
+  no packet read) when that index is complete, else from the demuxed packets (no
+  decoding); a header that promises more frames than the file holds is reported as
+  truncation. rawvideo frames are copied straight from the file (their offsets checked
+  against the packets), skipping the demuxer and decoder.
 * Container time is low-trust: AVI has only a nominal frame rate, so stamps are
   ``source="pc-clock"`` (start from the file's creation tag or modification time) and
   the note says a VTI time source should replace them (``series.with_times``).
