@@ -132,3 +132,44 @@ def detrend_and_detect(t: np.ndarray, y: np.ndarray, search, *, degree: int | No
             break                     # the 'event' is nearly the whole curve: keep the trend
     return Detrended(trend=trend, degree=k, mode=mode, candidates=candidates, masked=masked,
                      iterations=done)
+
+
+@attrs.frozen
+class SmoothAlternative:
+    """The square event against a smooth trend alone: the BIC of both (counting n / tau
+    independent readings) and the polynomial degree of the best smooth trend."""
+
+    event_bic: float
+    smooth_bic: float
+    smooth_degree: int
+
+    def event_preferred(self, margin: float = 10.0) -> bool:
+        """The event's BIC lower by ``margin`` (10: "very strong" evidence, Kass and Raftery
+        1995)."""
+        return self.event_bic < self.smooth_bic - margin
+
+
+def smooth_alternative(t: np.ndarray, y: np.ndarray, event_model: np.ndarray,
+                       event_parameters: int, max_degree: int = 8) -> SmoothAlternative:
+    """Is the dip an occultation's (sharp edges) or a slow wander that a smooth trend explains
+    as well? ``event_model``: the fitted trend times the square event, on the raw readings
+    ``y``, with ``event_parameters`` free parameters (trend coefficients, edges, bottom).
+    Smooth trends are polynomials of every degree up to ``max_degree`` fitted to every
+    reading; the comparison is by BIC with n / tau readings (tau from the event fit's
+    residuals), so that correlated noise does not buy either model extra weight."""
+    n = len(y)
+    resid = y - event_model
+    n_eff = max(n / integrated_time(resid), 2.0)
+
+    def bic(rss: float, k: int) -> float:
+        return n_eff * math.log(max(rss, 1e-300) / n) + k * math.log(n_eff)
+
+    span = max(float(t.max() - t.min()), 1e-9)
+    x = 2 * (t - t.min()) / span - 1          # Chebyshev basis on [-1, 1]: well conditioned
+    best = (math.inf, 0)
+    for degree in range(0, min(max_degree, n - 3) + 1):
+        coef = np.polynomial.chebyshev.chebfit(x, y, degree)
+        r = y - np.polynomial.chebyshev.chebval(x, coef)
+        best = min(best, (bic(float(r @ r), degree + 1), degree))
+    return SmoothAlternative(event_bic=bic(float(resid @ resid), event_parameters),
+                             smooth_bic=best[0], smooth_degree=best[1])

@@ -213,7 +213,7 @@ def phase_significance(y_norm: np.ndarray, clean: np.ndarray, in_event: np.ndarr
     null = sg.prewhitened_null(y_norm, clean, rng, trials=first, candidate=in_event)
     return sg.significance(y_norm, null, drop=drop, width=width,
                            alpha=options.max_false_positive, min_snr=options.min_snr,
-                           rng=None if options.fpp_trials else rng)
+                           rng=None if options.fpp_trials else rng, candidate=in_event)
 
 
 def phase_sensitivity(null: sg.NullModel, readings: tm.Readings, options: TimingOptions,
@@ -388,6 +388,24 @@ def _fit_event(lc, make_model, edge_time_s: float, options: TimingOptions, conte
         _negative(sig.reason, y_norm, pool, readings, options, rng, sig, null,
                   {"candidates": [c.to_candidate(readings) for c in candidates],
                    "snr": float(snr)})
+    if sg.too_long_to_calibrate(width, n) and snr < options.min_snr:
+        # the resampled noise cannot say how far slow noise or a left-over trend wanders
+        # over this long a stretch: a dip shallower than min_snr single-reading sigmas must
+        # at least have an occultation's sharp edges (a deep one cannot be a wander; and a
+        # deep gradual one, a penumbral or disk-on-disk event, is an event all the same)
+        n_event_params = degree_used + 2 + sum(v is not None for v in (fit.immersion,
+                                                                       fit.emersion))
+        smooth = tm.smooth_alternative(mid, readings.y, divisor * fit.model, n_event_params)
+        if not smooth.event_preferred():
+            _negative(f"the dip lasts {width} of {n} readings and a smooth trend "
+                      f"(polynomial of degree {smooth.smooth_degree}) explains it nearly as "
+                      f"well as an occultation with sharp edges (BIC {smooth.smooth_bic:.1f} "
+                      f"against {smooth.event_bic:.1f}; very strong evidence needs 10)",
+                      y_norm, pool, readings, options, rng, sig, null,
+                      {"candidates": [c.to_candidate(readings) for c in candidates],
+                       "snr": float(snr)})
+        notes.append(f"a long dip ({width} of {n} readings): a smooth trend alone fits "
+                     f"worse by BIC {smooth.smooth_bic - smooth.event_bic:.1f}")
     fpp = sig.probability
     epoch = lc.times.epoch
     n_params = 2 + sum(v is not None for v in (fit.immersion, fit.emersion))

@@ -38,6 +38,7 @@ BLOCK_FACTOR = 4.0         # block length / integrated autocorrelation time
 SYMMETRIC = False
 SINGLETON_BLOCKS = "one"          # random block signs (see stationary_bootstrap)
 MAX_CELLS = 2_000_000      # resampled readings held at once (trials x readings)
+RESAMPLE_AR = True         # draw the AR coefficients of each resampled curve (see recolour)
 KEEP_SD = 4.0              # the candidate's dip kept in the noise model (see partial_dip)
 
 
@@ -250,6 +251,32 @@ def direct_sd_of_mean(curve: np.ndarray, width: int, min_means: int = 8) -> floa
     return float(np.mean(spread))
 
 
+LONG_EVENT = 4      # the baseline must hold this many event lengths to calibrate slow noise
+
+
+def too_long_to_calibrate(width: int, n: int) -> bool:
+    """The readings outside an event of ``width`` hold fewer than LONG_EVENT of its lengths."""
+    return n - width < LONG_EVENT * width
+
+
+def long_event_sd(curve: np.ndarray, candidate: np.ndarray, clean: np.ndarray | None
+                  ) -> float | None:
+    """For an event too long for the curve to calibrate its slow noise (the readings outside
+    hold fewer than LONG_EVENT lengths of it) in noise that is not white: the robust scatter
+    of the single readings outside the event. A mean of readings of stationary noise never
+    spreads more than one reading does, whatever the correlation, so a drop of several such
+    scatters cannot be a wander; a shallower one cannot be told from one with this much
+    baseline. None when the bound does not apply."""
+    candidate = np.asarray(candidate, bool)
+    width = int(np.count_nonzero(candidate))
+    outside = np.asarray(curve, float)[~candidate]
+    if width == 0 or not too_long_to_calibrate(width, len(candidate)) or len(outside) < 8:
+        return None
+    if clean is not None and looks_white(np.asarray(clean, float)):
+        return None
+    return 1.4826 * float(np.median(np.abs(outside - np.median(outside))))
+
+
 @attrs.frozen
 class NullModel:
     """The resampled noise of one curve, reused by the detection limits of a negative."""
@@ -264,6 +291,7 @@ class NullModel:
     singletons: np.ndarray | None = None
     ar: np.ndarray | None = None        # prewhitened: the pool holds innovations
     burn: int = 0
+    ar_cov: np.ndarray | None = None    # sampling covariance of ``ar`` (see recolour)
     clean: np.ndarray | None = None     # residuals for the direct SNR estimate
 
 
@@ -370,6 +398,40 @@ def partial_dip(resid: np.ndarray, candidate: np.ndarray, drop: float,
     return resid - np.where(candidate, min(drop, keep_sd * sd), 0.0)
 
 
+def ar_covariance(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Asymptotic sampling covariance of Yule-Walker AR coefficients ``a`` fitted to ``x``:
+    (1 - a . rho) / n times the inverse of the autocorrelation matrix."""
+    p = len(a)
+    if not p:
+        return np.zeros((0, 0))
+    from scipy import linalg
+    rho = autocorrelation(x, p)
+    innovation_fraction = max(1.0 - float(a @ rho[1:p + 1]), 1e-12)
+    return innovation_fraction / len(x) * linalg.inv(linalg.toeplitz(rho[:p]))
+
+
+def recolour(e: np.ndarray, a: np.ndarray, cov: np.ndarray | None, burn: int,
+             rng: np.random.Generator) -> np.ndarray:
+    """Innovation curves (trials, n + burn) through the AR filter, each with its own
+    coefficients drawn from their sampling distribution (``cov``): the noise model is an
+    estimate from one curve, and a null built on its point value alone is too narrow
+    exactly where it matters, for slow noise (the long-run gain 1 / (1 - sum a) is most
+    uncertain when the correlation is strong). Non-stationary draws keep the fitted value."""
+    from scipy.signal import lfilter
+    if not len(a):
+        return e[:, burn:]
+    if cov is None or not np.all(np.isfinite(cov)):
+        return lfilter([1.0], np.concatenate([[1.0], -a]), e, axis=1)[:, burn:]
+    draws = rng.multivariate_normal(a, cov, size=len(e), check_valid="ignore")
+    out = np.empty_like(e)
+    for j, coefficients in enumerate(draws):
+        denominator = np.concatenate([[1.0], -coefficients])
+        if np.any(np.abs(np.roots(denominator)) >= 0.995):
+            denominator = np.concatenate([[1.0], -a])
+        out[j] = lfilter([1.0], denominator, e[j])
+    return out[:, burn:]
+
+
 def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Generator, *,
                      trials: int = 200, max_order: int = 10,
                      candidate: np.ndarray | None = None) -> NullModel:
@@ -404,21 +466,20 @@ def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Genera
     block = block_length(lfilter(denominator, [1.0], np.asarray(clean, float))[len(a):])
     burn = 0 if not len(a) else int(min(20 * len(a) + 50, 5 * n))
     e = stationary_bootstrap(innovations, n + burn, trials, block, rng)
-    curves = lfilter([1.0], denominator, e, axis=1)[:, burn:] if len(a) else e
+    cov = ar_covariance(np.asarray(clean, float), a) if RESAMPLE_AR else None
+    curves = recolour(e, a, cov, burn, rng)
     widths = width_grid(max(1, n - max(8, n // 10)))
     statistics, scales = scan(curves, widths)
     return NullModel(curves, widths, scales, statistics, block, innovations,
-                     ar=a, burn=burn, clean=np.asarray(clean, float))
+                     ar=a, burn=burn, clean=np.asarray(clean, float), ar_cov=cov)
 
 
 def more_trials(null: NullModel, trials: int, rng: np.random.Generator) -> NullModel:
     """The same null model with ``trials`` more resampled curves (same scales)."""
     n = null.curves.shape[1]
     if null.ar is not None:
-        from scipy.signal import lfilter
         e = stationary_bootstrap(null.pool, n + null.burn, trials, null.block_length, rng)
-        curves = lfilter([1.0], np.concatenate([[1.0], -null.ar]), e, axis=1)[:, null.burn:] \
-            if len(null.ar) else e
+        curves = recolour(e, null.ar, null.ar_cov, null.burn, rng)
     else:
         curves = stationary_bootstrap(null.pool, n, trials, null.block_length, rng,
                                       null.symmetric, null.singletons)
@@ -433,13 +494,14 @@ def trial_budget(n: int) -> int:
 
 
 def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width: int,
-                 alpha: float, min_snr: float, rng: np.random.Generator | None = None
-                 ) -> tuple[Significance, NullModel]:
+                 alpha: float, min_snr: float, rng: np.random.Generator | None = None,
+                 candidate: np.ndarray | None = None) -> tuple[Significance, NullModel]:
     """Compare the observed curve with its resampled noise (see the module docstring).
 
     ``drop`` and ``width`` are those of the fitted event (same units as the residuals). With
     ``rng``, trials are added while the probability is within a factor 10 of ``alpha``.
-    Returns the result and the (possibly extended) null model."""
+    ``candidate``: the event's readings (for the bound on long events, see
+    ``long_event_sd``). Returns the result and the (possibly extended) null model."""
     observed, _ = scan(np.asarray(y_detrended, float)[None, :], null.widths, null.scales)
     t_obs = float(observed[0])
     p, how = tail_probability(null.statistics, t_obs)
@@ -465,6 +527,9 @@ def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width
         raw = direct_sd_of_mean(y_detrended, width)
         direct = max(direct or 0.0, raw or 0.0)
     sd = max(boot_sd, direct or 0.0)
+    worst = long_event_sd(y_detrended, candidate, null.clean) if candidate is not None else None
+    if worst is not None and worst > sd:
+        sd = worst
     snr = drop / sd if sd > 0 else math.inf
     if null.ar is not None:
         method = (f"AR({len(null.ar)})-prewhitened stationary block bootstrap of the "
@@ -475,7 +540,10 @@ def significance(y_detrended: np.ndarray, null: NullModel, *, drop: float, width
         method = (f"stationary block bootstrap of the residuals ({len(null.statistics)} "
                   f"curves, mean block {null.block_length:.3g} readings), scan over "
                   f"{len(null.widths)} widths, {how}")
-    if direct is None:
+    if worst is not None:
+        method += ("; a long event in correlated noise: its SNR is against the readings' own "
+                   "scatter, the most a slow wander of the noise can reach")
+    elif direct is None:
         method += "; event SNR from the bootstrap only (too long for direct means)"
     if snr < min_snr:
         reason = f"event SNR {snr:.2f} below the floor {min_snr:g}"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from occplugins.fitters._detection import Candidate, _aicc, detect, detect_long, runners_up
 from occplugins.fitters._detrend import (Detrended, detrend_and_detect, gap_degree, normalise,
-                                         polynomial_trend)
+                                         polynomial_trend, smooth_alternative)
 from occplugins.fitters._edges import (LEVELS, EdgeFit, Problem, fit_edges, monte_carlo_errors,
                                        solve_levels)
 from occplugins.fitters._noise import (Noise, correlated_noise, false_positive_probability,
@@ -33,4 +33,4 @@ __all__ = ["LEVELS", "Candidate", "Detrended", "EdgeFit", "Noise", "Problem", "R
            "_aicc", "block_integration", "correlated_noise", "detect", "detect_long",
            "detrend_and_detect", "gap_degree", "false_positive_probability", "fit_edges", "integrate_blocks",
            "monte_carlo_errors", "noise_model", "normalise", "polynomial_trend", "readings_of",
-           "runners_up", "solve_levels"]
+           "runners_up", "smooth_alternative", "solve_levels"]
