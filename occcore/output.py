@@ -124,8 +124,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
+        if all(type(v) is float for v in value):      # the common case: a column of readings
+            return [v if math.isfinite(v) else None for v in value]
         return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu":
+            return value.tolist()
         return jsonable(value.tolist())
     if isinstance(value, np.generic):
         return jsonable(value.item())

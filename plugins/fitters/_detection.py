@@ -82,11 +82,13 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
         return sorted(found, key=lambda c: -c.score)[:n_best]
     if not widths_at_once and edges == "both":
         # every width at once, in chunks: rows are widths, columns immersion indices d >= 1
-        d = np.arange(1, n)
         widths = np.arange(max(1, min_readings), max_readings + 1)
-        chunk = max(1, 2_000_000 // n)
+        # chunks of widths, each over the immersion indices its narrowest width allows (the
+        # cells with R beyond the data are half a full grid: not computed at all)
+        chunk = max(1, min(32, 2_000_000 // n))
         for lo in range(0, len(widths), chunk):
             w = widths[lo:lo + chunk, None]
+            d = np.arange(1, max(2, n - int(w[0, 0])))
             r = d[None, :] + w
             valid = r < n
             rc = np.minimum(r, n)
