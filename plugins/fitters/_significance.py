@@ -23,6 +23,12 @@ A drop is never significant when the event's own SNR, its drop over the standard
 the mean of as many readings as it holds (the larger of the resampled estimate and the direct,
 model-free one from non-overlapping means of the residuals, which sees every slow
 correlation), is below a floor.
+
+The AR model behind the resampled noise is fitted with part of the candidate's dip left in
+(``partial_dip``: under the null hypothesis it is noise, and removing it all hides the slow
+noise that made it), and each resampled curve draws its own AR coefficients from their
+sampling distribution (``recolour``). An event too long for the curve to calibrate its slow
+noise has its SNR against the scatter of single readings (``long_event_sd``).
 """
 from __future__ import annotations
 
