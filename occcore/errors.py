@@ -46,6 +46,14 @@ class LimitExceeded(InputError):
     stops_chain = True
 
 
+class Refused(InputError):
+    """An option or input was understood and refused on purpose: what the user asked for
+    cannot be done as asked (a correction with no known value, say), and no other
+    implementation of the step may quietly do it without. It ends the step's chain."""
+
+    stops_chain = True
+
+
 class UnknownFormat(InputError):
     """No reader recognised the source."""
 

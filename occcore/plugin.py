@@ -77,14 +77,14 @@ import attrs
 import numpy as np
 import pluggy
 
-from occcore.errors import CorruptSource, InputError, LimitExceeded
+from occcore.errors import CorruptSource, InputError, LimitExceeded, Refused
 from occcore import results
 from occcore.model import FrameSeries
 from occcore.output import atomic_path, write_text
 
 __all__ = [
     "API_VERSION", "hookimpl", "Match", "NotApplicable", "CorruptSource", "InputError",
-    "LimitExceeded",
+    "LimitExceeded", "Refused",
     "Probe", "Source", "StepContext", "Event",
     "ImplementationSpec", "ReaderSpec", "AlignerSpec", "PhotometrySpec",
     "TimingFitterSpec", "LimbFitterSpec", "ReporterSpec", "TimeSourceSpec",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from occcore.model import FrameFlag, FrameTimes, TimeStamps
-from occcore.plugin import CorruptSource, InputError, NotApplicable
+from occcore.plugin import CorruptSource, InputError, NotApplicable, Refused
 
 from . import _vti_ocr as ocr
 from ._vti_check import CORRECTED, FLAGGED, READ, check_fields, field_order
@@ -455,13 +455,11 @@ def _camera_delay(options) -> tuple[float, str]:
             value, source, instant = CAMERA_DELAYS_S[key]
             return value, (f"camera delay {value} s for {options.camera} "
                            f"({options.integration_mode}) from {source} ({instant}) subtracted")
-        refusal = InputError(
+        # the user asked for a camera correction: Refused ends the time chain, so that a
+        # later link (the container's clock) does not stamp the frames without it
+        raise Refused(
             f"no documented camera delay is known for camera {options.camera!r} in "
             f"integration mode {options.integration_mode!r} (occcore's delay table has no "
             "cited values): give the measured delay as camera_delay_s, or leave camera unset "
             "to stamp without a camera delay")
-        # the user asked for a camera correction: ending the time chain here keeps a later
-        # link (the container's clock) from stamping the frames without it
-        refusal.stops_chain = True
-        raise refusal
     return 0.0, "no camera given: no camera delay applied"
