@@ -429,12 +429,17 @@ def recolour(e: np.ndarray, a: np.ndarray, cov: np.ndarray | None, burn: int,
     if cov is None or not np.all(np.isfinite(cov)):
         return lfilter([1.0], np.concatenate([[1.0], -a]), e, axis=1)[:, burn:]
     draws = rng.multivariate_normal(a, cov, size=len(e), check_valid="ignore")
+    # stationary when every root of z^p - a1 z^(p-1) - ... - ap (the eigenvalues of the
+    # companion matrix) lies inside the unit circle: all draws checked in one call
+    p = len(a)
+    companion = np.zeros((len(draws), p, p))
+    companion[:, 0, :] = draws
+    companion[:, np.arange(1, p), np.arange(p - 1)] = 1.0
+    unstable = np.max(np.abs(np.linalg.eigvals(companion)), axis=1) >= 0.995
+    draws[unstable] = a
     out = np.empty_like(e)
-    for j, coefficients in enumerate(draws):
-        denominator = np.concatenate([[1.0], -coefficients])
-        if np.any(np.abs(np.roots(denominator)) >= 0.995):
-            denominator = np.concatenate([[1.0], -a])
-        out[j] = lfilter([1.0], denominator, e[j])
+    for j, coefficients in enumerate(draws):    # lfilter takes one filter per call
+        out[j] = lfilter([1.0], np.concatenate([[1.0], -coefficients]), e[j])
     return out[:, burn:]
 
 
