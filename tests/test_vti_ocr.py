@@ -133,6 +133,13 @@ SYNTH = [
 ]
 
 
+
+def _assert_drops_and_duplicates_found(summary, truth):
+    """The OCR summary names every duplicated frame and every drop the renderer made."""
+    assert summary["duplicated_frames"] == truth["duplicated"]
+    assert [(d["before_frame"], d["missing"]) for d in summary["dropped_frames"]] == \
+        [tuple(d) for d in truth["dropped_before"]]
+
 @pytest.mark.parametrize("kw", SYNTH, ids=lambda kw: (f"{kw['vti']}-{kw['standard']}-"
                                                      f"{kw['width']}-n{kw['noise_adu']}"))
 def test_synthetic_reads_right_and_finds_drops_and_duplicates(kw):
@@ -145,9 +152,7 @@ def test_synthetic_reads_right_and_finds_drops_and_duplicates(kw):
     s = recs[0]["summary"]
     assert s["vti"] == kw["vti"]
     assert s["field_order"] == kw.get("field_order", "first-parity-first")
-    assert s["duplicated_frames"] == truth["duplicated"]
-    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
-        [tuple(d) for d in truth["dropped_before"]]
+    _assert_drops_and_duplicates_found(s, truth)
 
 
 def test_misread_characters_are_corrected_and_flagged_as_such():
@@ -269,9 +274,7 @@ def test_counterless_vti_learned_from_the_tenths_digit(kw):
     assert s["vti"] == kw["vti"]
     assert s["standard"] == kw["standard"]
     assert s["field_order"] == kw.get("field_order", "first-parity-first")
-    assert s["duplicated_frames"] == truth["duplicated"]
-    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
-        [tuple(d) for d in truth["dropped_before"]]
+    _assert_drops_and_duplicates_found(s, truth)
 
 
 def test_counterless_misread_is_corrected_or_flagged_never_wrong():
@@ -350,9 +353,7 @@ def test_counterless_calibration_across_drops_and_repeats(kw):
     assert right >= 0.98 * len(recs)
     s = recs[0]["summary"]
     assert s["vti"] == kw["vti"]
-    assert s["duplicated_frames"] == truth["duplicated"]
-    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
-        [tuple(d) for d in truth["dropped_before"]]
+    _assert_drops_and_duplicates_found(s, truth)
 
 
 # -- GPS-BoxSprite: date, HH:MM:SS and two 0.1 ms values (the later one ends the field)
@@ -375,9 +376,7 @@ def test_gps_boxsprite_reads_the_end_of_each_field(kw):
     s = recs[0]["summary"]
     assert s["vti"] == "gps-boxsprite" and s["standard"] == kw["standard"]
     assert s["field_order"] == kw.get("field_order", "first-parity-first")
-    assert s["duplicated_frames"] == truth["duplicated"]
-    assert [(d["before_frame"], d["missing"]) for d in s["dropped_frames"]] == \
-        [tuple(d) for d in truth["dropped_before"]]
+    _assert_drops_and_duplicates_found(s, truth)
 
 
 def test_gps_boxsprite_end_is_the_later_value_in_either_slot():
