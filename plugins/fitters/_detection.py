@@ -6,6 +6,7 @@ import math
 
 import attrs
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from occplugins.fitters._readings import Readings
 
@@ -86,27 +87,43 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
         # chunks of widths, each over the immersion indices its narrowest width allows (the
         # cells with R beyond the data are half a full grid: not computed at all)
         chunk = max(1, min(32, 2_000_000 // n))
+        # the running sums at R = d + w, read through a sliding window (no gather); R past
+        # the data reads the totals, as a clipped index would, and is masked below
+        c1_end = np.concatenate([c1, np.full(chunk + 1, total1)])
+        c2_end = np.concatenate([c2, np.full(chunk + 1, total2)])
         for lo in range(0, len(widths), chunk):
             w = widths[lo:lo + chunk, None]
-            d = np.arange(1, max(2, n - int(w[0, 0])))
-            r = d[None, :] + w
-            valid = r < n
-            rc = np.minimum(r, n)
-            s1 = c1[rc] - c1[d]
-            s2 = c2[rc] - c2[d]
+            w0 = int(w[0, 0])
+            count = max(1, n - w0 - 1)                   # d = 1 .. count
+            d = np.arange(1, count + 1)
+            at_r1 = sliding_window_view(c1_end[w0 + 1:], count)[:len(w)]
+            at_r2 = sliding_window_view(c2_end[w0 + 1:], count)[:len(w)]
+            s1 = at_r1 - c1[1:count + 1]
+            s2 = at_r2 - c2[1:count + 1]
             nb = n - w
             mean_a = s1 / w
             mean_b = (total1 - s1) / nb
-            var_a = np.maximum(s2 / w - mean_a ** 2, floor)
-            var_b = np.maximum((total2 - s2) / nb - mean_b ** 2, floor)
-            score = -0.5 * (nb * np.log(var_b) + w * np.log(var_a))
-            score = np.where(valid & (mean_b > mean_a), score, -np.inf)
-            k = np.argmax(score, axis=1)     # other dips are found by runners_up (masking)
+            # -2 log L = nb log var_b + w log var_a, computed in place (the costly part)
+            var_a = s2 / w
+            var_a -= mean_a * mean_a
+            np.maximum(var_a, floor, out=var_a)
+            cost = np.log(var_a, out=var_a)
+            cost *= w
+            var_b = (total2 - s2) / nb
+            var_b -= mean_b * mean_b
+            np.maximum(var_b, floor, out=var_b)
+            log_b = np.log(var_b, out=var_b)
+            log_b *= nb
+            cost += log_b
+            cost[~((d < nb) & (mean_b > mean_a))] = np.inf      # R < n, and a dip
+            k = np.argmin(cost, axis=1)     # other dips are found by runners_up (masking)
             rows = np.arange(len(w))
-            top = score[rows, k]
-            for i in np.flatnonzero(np.isfinite(top)):
-                best.append((float(top[i]), int(d[k[i]]), int(r[i, k[i]]),
-                             float(mean_b[i, k[i]] - mean_a[i, k[i]])))
+            top = -0.5 * cost[rows, k]
+            found = np.isfinite(top)
+            best.extend(zip(top[found].tolist(), d[k[found]].tolist(),
+                            (d[k[found]] + w[found, 0]).tolist(),
+                            (mean_b[rows[found], k[found]] - mean_a[rows[found], k[found]]).tolist(),
+                            strict=True))
     if not best:
         return []
     var = max(np.var(y), floor)

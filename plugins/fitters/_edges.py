@@ -39,7 +39,11 @@ def solve_levels(intensity: np.ndarray, y: np.ndarray, w: np.ndarray, sums=None)
     products, so a model evaluation costs O(n) with small constants."""
     sw, swy, swyy = sums if sums is not None else (w.sum(), w @ y, w @ (y * y))
     wi = w * intensity
-    swi, swii, swiy = wi.sum(), wi @ intensity, wi @ y
+    return levels_from_sums(sw, swy, swyy, wi.sum(), wi @ intensity, wi @ y)
+
+
+def levels_from_sums(sw, swy, swyy, swi, swii, swiy):
+    """``solve_levels`` from the weighted sums of 1, y, y^2, I, I^2 and I y."""
     suu, suv, svv = swii, swi - swii, sw - 2 * swi + swii
     suy, svy = swiy, swy - swiy
     det = suu * svv - suv * suv
@@ -55,13 +59,23 @@ def solve_levels(intensity: np.ndarray, y: np.ndarray, w: np.ndarray, sums=None)
 
 
 class Problem:
-    """chi2(D, R) with B and A solved exactly; counts model evaluations."""
+    """chi2(D, R) with B and A solved exactly; counts model evaluations.
+
+    A model with a ``departures`` method (see ``_models._Departures``) is evaluated only at
+    the readings near its edges: the sums over the readings at full light come from running
+    sums of the weights."""
 
     def __init__(self, model_fn, r: Readings, sigma: np.ndarray, edges: str, far: float):
         self.model_fn = model_fn
         self.r = r
         self.w = _weights(sigma)
         self.sums = (self.w.sum(), self.w @ r.y, self.w @ (r.y * r.y))
+        self.wy = self.w * r.y
+        self.cum_w = np.concatenate([[0.0], np.cumsum(self.w)]).tolist()
+        self.cum_wy = np.concatenate([[0.0], np.cumsum(self.wy)]).tolist()
+        departures = getattr(model_fn, "departures", None)
+        self.departures = departures if departures is not None and \
+            len(getattr(model_fn, "a", ())) == len(r.y) else None
         self.edges = edges
         self.far = far          # where an absent edge is put (outside the data)
         self.evaluations = 0
@@ -83,11 +97,24 @@ class Problem:
         if r <= d or not (self.lo <= d <= self.hi and self.lo <= r <= self.hi):
             return 1e300, None
         self.evaluations += 1
-        intensity = self.model_fn(d, r)
-        b, a, c = solve_levels(intensity, self.r.y, self.w, self.sums)
+        found = self.departures(d, r) if self.departures is not None else None
+        if found is None:
+            b, a, c = solve_levels(self.model_fn(d, r), self.r.y, self.w, self.sums)
+        else:
+            first, last, where, values = found
+            cw, cwy = self.cum_w, self.cum_wy
+            full_light = cw[first] + cw[-1] - cw[last]       # there I = I^2 = 1
+            wv = self.w[where] * values
+            b, a, c = levels_from_sums(*self.sums, full_light + wv.sum(),
+                                       full_light + wv @ values,
+                                       cwy[first] + cwy[-1] - cwy[last] + self.wy[where] @ values)
         if not b > a:
             c = c + 1e6 * (1 + abs(a - b))     # a flash is not an occultation
-        return c, (b, a, intensity)
+        return c, (b, a)
+
+    def intensity(self, d, r) -> np.ndarray:
+        """The model at every reading (with an absent edge put outside the data)."""
+        return self.model_fn(*self.edges_of(d, r))
 
 
 def _scan(problem: Problem, fixed, which: int, center: float, step: float, lo: float, hi: float,
@@ -206,7 +233,7 @@ def fit_edges(problem: Problem, d0: float | None, r0: float | None, step: float,
                 d = float(result.x[i])
             else:
                 r = float(result.x[i])
-    chi2_min, (b, a, intensity) = problem.chi2(d, r)
+    chi2_min, (b, a) = problem.chi2(d, r)
     found_intervals = {}
     for attempt in range(4 if intervals else 0):
         found_intervals = {}
@@ -226,7 +253,7 @@ def fit_edges(problem: Problem, d0: float | None, r0: float | None, step: float,
             c_trial, levels = problem.chi2(*trial) if cs[j] < chi2_min - 1e-6 else (None, None)
             if levels is not None and c_trial < chi2_min - 1e-6 and attempt < 3:
                 d, r = trial
-                chi2_min, (b, a, intensity) = c_trial, levels
+                chi2_min, (b, a) = c_trial, levels
                 improved = True
                 break
             if abs(r - d) < coupled_distance and len(edges) == 2:
@@ -238,8 +265,7 @@ def fit_edges(problem: Problem, d0: float | None, r0: float | None, step: float,
                 level: _crossings(xs, cs, chi2_min, center, level, profile) for level in LEVELS}
         if not improved:
             break
-    dd, rr = problem.edges_of(d, r)
-    model = a + (b - a) * intensity
+    model = a + (b - a) * problem.intensity(d, r)
     return EdgeFit(immersion=d if 0 in edges else None, emersion=r if 1 in edges else None,
                    baseline=float(b), bottom=float(a), chi2=float(chi2_min),
                    intervals=found_intervals,

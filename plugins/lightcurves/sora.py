@@ -50,15 +50,18 @@ def _identify(probe):
     return None
 
 
-def _split_jd(text: str) -> tuple[float, float]:
-    """A JD string -> (integer part, fraction) without float rounding of the whole number."""
-    text = text.strip()
-    if "e" in text.lower():
-        value = float(text)
-        whole = np.floor(value)
-        return whole, value - whole
-    whole, _, frac = text.partition(".")
-    return float(whole), float("0." + (frac or "0"))
+def _split_jd(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """JD strings -> (integer parts, fractions), without the float rounding of the whole
+    number (a float JD resolves 40 microseconds)."""
+    if any("e" in text or "E" in text for text in texts):     # exponents: one at a time
+        pairs = [_split_jd([text]) if "e" not in text.lower() else
+                 (np.floor([float(text)]), float(text) - np.floor([float(text)]))
+                 for text in texts]
+        return (np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
+    parts = [text.partition(".") for text in texts]
+    # (a negative JD would come out wrong here, but it is refused as outside 1900-2200)
+    return (np.array([p[0] for p in parts], float),
+            np.array(["0." + (p[2] or "0") for p in parts], float))
 
 
 def _time_kind(values: list[str]) -> str | None:
@@ -66,7 +69,7 @@ def _time_kind(values: list[str]) -> str | None:
     if all(":" in v for v in values[:5]):
         return "iso"
     try:
-        numbers = np.array([float(v) for v in values])
+        numbers = np.array(values, float)
     except ValueError:
         return None
     if not np.all(np.isfinite(numbers)) or np.ptp(numbers) == 0:
@@ -76,6 +79,10 @@ def _time_kind(values: list[str]) -> str | None:
 
 def _numbers(path, rows, index: int) -> np.ndarray:
     """Column ``index`` as floats; the first unreadable one is named by its line."""
+    try:
+        return np.array([r[index] for _, r in rows], float)
+    except ValueError:
+        pass        # find the line to name
     out = np.empty(len(rows))
     for k, (n, r) in enumerate(rows):
         try:
@@ -104,7 +111,8 @@ def _read(source, *, options, context):
     comma = "," in lines[0][1]
     rows = [(n, [x.strip().strip('"') for x in ln.split(",")] if comma else ln.split())
             for n, ln in lines]
-    if any(len(x) > _common.MAX_FIELD_CHARS for _, r in rows for x in r):
+    if max(len(ln) for _, ln in lines) > _common.MAX_FIELD_CHARS and \
+            any(len(x) > _common.MAX_FIELD_CHARS for _, r in rows for x in r):
         raise InputError(f"{path}: a field of more than {_common.MAX_FIELD_CHARS} characters")
     header = None
     if not all(_looks_like_time(x) for x in rows[0][1]):
@@ -159,17 +167,16 @@ def _read(source, *, options, context):
         except ValueError:
             raise InputError(f"{path}: column {time_index}: unreadable ISO time") from None
     elif kind == "jd":
-        values = [_split_jd(v) for v in stamps]
-        whole = np.array([v[0] for v in values])
+        whole, fraction = _split_jd(stamps)
         if not (2_415_020 <= whole.min() and whole.max() <= 2_524_593):   # 1900 .. 2200
             raise InputError(f"{path}: JD {whole.min():.0f} is outside 1900-2200")
-        times = Time(whole, np.array([v[1] for v in values]), format="jd", scale="utc")
+        times = Time(whole, fraction, format="jd", scale="utc")
     else:
         if tref is None:
             raise InputError(f"{path}: times are seconds after a reference; give --tref "
                              "(ISO time) for them")
         epoch = _common.utc_time(tref, f"{path}: tref")
-        times = epoch + np.array([float(v) for v in stamps]) * u.s
+        times = epoch + np.array(stamps, float) * u.s
     day = Time(times[0].utc.iso[:10], scale="utc")
     seconds = (times - day).to_value("s")
     meta = {"dialect": f"sora-{kind}",
