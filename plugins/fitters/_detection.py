@@ -87,17 +87,18 @@ def detect(y: np.ndarray, min_readings: int = 1, max_readings: int | None = None
         # chunks of widths, each over the immersion indices its narrowest width allows (the
         # cells with R beyond the data are half a full grid: not computed at all)
         chunk = max(1, min(32, 2_000_000 // n))
-        # the running sums at R = d + w, read through a sliding window (no gather); R past
-        # the data reads the totals, as a clipped index would, and is masked below
-        c1_end = np.concatenate([c1, np.full(chunk + 1, total1)])
-        c2_end = np.concatenate([c2, np.full(chunk + 1, total2)])
+        # the running sums at R = d + w, read through a sliding window (no gather):
+        # row w, column d - 1 holds c[d + w]. R past the data reads the totals, as a
+        # clipped index would, and is masked below
+        c1_at = sliding_window_view(np.concatenate([c1, np.full(n + chunk + 2, total1)])[1:], n)
+        c2_at = sliding_window_view(np.concatenate([c2, np.full(n + chunk + 2, total2)])[1:], n)
         for lo in range(0, len(widths), chunk):
             w = widths[lo:lo + chunk, None]
             w0 = int(w[0, 0])
             count = max(1, n - w0 - 1)                   # d = 1 .. count
             d = np.arange(1, count + 1)
-            at_r1 = sliding_window_view(c1_end[w0 + 1:], count)[:len(w)]
-            at_r2 = sliding_window_view(c2_end[w0 + 1:], count)[:len(w)]
+            at_r1 = c1_at[w0:w0 + len(w), :count]
+            at_r2 = c2_at[w0:w0 + len(w), :count]
             s1 = at_r1 - c1[1:count + 1]
             s2 = at_r2 - c2[1:count + 1]
             nb = n - w

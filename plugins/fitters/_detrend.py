@@ -14,6 +14,7 @@ import math
 
 import attrs
 import numpy as np
+import scipy.linalg
 
 from occplugins.fitters._noise import integrated_time
 
@@ -34,24 +35,29 @@ def polynomial_trend(t: np.ndarray, y: np.ndarray, use: np.ndarray, degree: int 
     x = (t - t.min()) / span
     xo, yo = x[use], y[use]
     degrees = [degree] if degree is not None else range(0, max_degree + 1)
-    tau = 1.0
-    if degree is None and len(xo) >= 16:
-        line = np.polynomial.polynomial.polyfit(xo, yo, 1)
-        tau = integrated_time(yo - np.polynomial.polynomial.polyval(xo, line))
+    degrees = [k for k in degrees if len(xo) > k + 2]
+    if not degrees:
+        return None, 0
+    want_line = degree is None and len(xo) >= 16
+    # every degree from one QR of the Vandermonde matrix: the fits are nested, so the
+    # residuals of degree k are those of degree k - 1 less their part along the k-th
+    # orthonormal column (one least-squares solve instead of one per degree)
+    columns = max(max(degrees), 1 if want_line else 0) + 1
+    q, r = np.linalg.qr(np.vander(xo, columns, increasing=True))
+    along = q.T @ yo
+    residuals = [yo - q[:, 0] * along[0]]
+    for k in range(1, columns):
+        residuals.append(residuals[-1] - q[:, k] * along[k])
+    tau = integrated_time(residuals[1]) if want_line else 1.0
     n_eff = len(yo) / tau
     best = None
     for k in degrees:
-        if len(xo) <= k + 2:
-            break
-        coef = np.polynomial.polynomial.polyfit(xo, yo, k)
-        resid = yo - np.polynomial.polynomial.polyval(xo, coef)
-        rss = max(float(resid @ resid), 1e-300)
+        rss = max(float(residuals[k] @ residuals[k]), 1e-300)
         bic = n_eff * math.log(rss / len(yo)) + (k + 1) * math.log(n_eff)
         if best is None or bic < best[0] - (0 if degree is not None else 2.0):
-            best = (bic, k, coef)
-    if best is None:
-        return None, 0
-    _, k, coef = best
+            best = (bic, k)
+    _, k = best
+    coef = scipy.linalg.solve_triangular(r[:k + 1, :k + 1], along[:k + 1])
     return np.polynomial.polynomial.polyval(np.clip(x, xo.min(), xo.max()), coef), k
 
 

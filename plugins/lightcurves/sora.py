@@ -99,13 +99,13 @@ def _read(source, *, options, context):
     options = options or SoraOptions()
     path = source.path
     all_lines = _common.read_lines(path)
-    lines = [(k + 1, ln) for k, ln in enumerate(all_lines)
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    stripped = [ln.lstrip() for ln in all_lines]
+    lines = [(k + 1, all_lines[k]) for k, ln in enumerate(stripped) if ln and ln[0] != "#"]
     if not lines:
         raise InputError(f"{path}: empty light-curve file")
     tref = options.tref
     if tref is None:        # occcore's SORA export names its reference in the header
-        tref = next((m.group(1) for ln in all_lines if ln.lstrip().startswith("#")
+        tref = next((m.group(1) for ln in stripped if ln.startswith("#")
                      for m in [re.search(r"tref\s*=\s*([0-9T:. -]+?)\s*(?:UTC)?\s*$", ln)] if m),
                     None)
     comma = "," in lines[0][1]
