@@ -227,3 +227,54 @@ def test_jd_split_keeps_the_digits():
     assert fraction[0] == 0.3888895399868488
     assert fraction[1] == 0.0
     assert fraction[2] == pytest.approx(0.3888, abs=1e-9)
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_ar_filters_against_lfilter(order):
+    from scipy.signal import lfilter
+    from occplugins.fitters import _filters
+    g = np.random.default_rng(order)
+    ar = np.array([0.6, -0.2, 0.1][:order])
+    x = g.normal(size=(4, 300))
+    denominator = np.concatenate([[1.0], -ar])
+    assert _filters.whiten(x, ar) == pytest.approx(lfilter(denominator, [1.0], x, axis=-1),
+                                                   abs=1e-12)
+    assert _filters.colour(x, ar) == pytest.approx(lfilter([1.0], denominator, x, axis=-1),
+                                                   abs=1e-12)
+    assert _filters.colour(_filters.whiten(x, ar), ar) == pytest.approx(x, abs=1e-12)
+
+
+@pytest.mark.parametrize("taps", [3, 119, 1001])
+def test_smooth_is_a_centred_convolution_with_held_ends(taps):
+    from occplugins.fitters import _filters
+    g = np.random.default_rng(taps)
+    kernel = g.uniform(0, 1, taps)
+    kernel /= kernel.sum()
+    x = g.normal(size=2000)
+    half = taps // 2
+    padded = np.concatenate([np.full(half, x[0]), x, np.full(half, x[-1])])
+    direct = np.array([padded[i:i + taps] @ kernel[::-1] for i in range(len(x))])
+    assert _filters.smooth(x, kernel) == pytest.approx(direct, abs=1e-12)
+
+
+def test_a_white_noise_fit_does_not_import_scipy_signal(shared_fixtures):
+    """scipy.signal (with scipy.stats) is 0.4 s of start-up, and only an AR recursion needs
+    it: SORA's lc_example.dat, whose noise model is AR(0), is fitted without it."""
+    import subprocess
+    import sys
+    path = shared_fixtures / "lightcurves/sora/lc_example.dat"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from occcore.api import Session\n"
+        "from occcore.config import load_config\n"
+        "with Session(config=load_config(cwd=Path('/nonexistent')), no_plugins=True) as s:\n"
+        f"    r = s.fit({str(path)!r}, model='diffraction', exposure_s=0.1, plot=False,\n"
+        "              physics={'velocity': 22.0, 'distance': 15.0,\n"
+        "                       'star_diameter': 0.2}).result\n"
+        "assert r.outcome == 'positive', r.reason\n"
+        "assert r.diagnostics.significance_method.startswith('AR(0)')\n"
+        "print('scipy.signal' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

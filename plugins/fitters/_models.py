@@ -20,7 +20,9 @@ import math
 
 import attrs
 import numpy as np
-from scipy import signal, special
+from scipy import special
+
+from occplugins.fitters._filters import smooth
 
 AU_KM = 1.495978707e8
 
@@ -158,8 +160,7 @@ def immersion_table(optics: Optics, exposure_s: float) -> EdgeTable:
     intensity /= len(optics.fresnel_km)
     kernel = star_kernel(radius_s, dt)
     if kernel is not None:
-        intensity = signal.fftconvolve(np.pad(intensity, len(kernel), mode="edge"), kernel,
-                                       mode="same")[len(kernel):-len(kernel)]
+        intensity = smooth(intensity, kernel)
     deviation = intensity - np.where(mid < 0, 1.0, optics.inside)
     cumulative = np.concatenate([[0.0], np.cumsum(deviation * dt)])
     return EdgeTable(tau=tau, cumulative=cumulative)
@@ -310,8 +311,7 @@ class DiffractionModel:
         intensity /= len(optics.fresnel_km)
         kernel = star_kernel(radius_s, dt)
         if kernel is not None:
-            intensity = signal.fftconvolve(np.pad(intensity, len(kernel), mode="edge"), kernel,
-                                           mode="same")[len(kernel):-len(kernel)]
+            intensity = smooth(intensity, kernel)
         cumulative = np.concatenate([[0.0], np.cumsum(0.5 * (intensity[1:] + intensity[:-1]) * dt)])
 
         def integral(x):

@@ -7,7 +7,9 @@ import math
 
 import attrs
 import numpy as np
-from scipy import linalg, signal
+from scipy import linalg
+
+from occplugins.fitters._filters import colour
 
 
 @attrs.frozen
@@ -53,7 +55,7 @@ def correlated_noise(rng: np.random.Generator, shape, ar: np.ndarray) -> np.ndar
     burn = 20 * len(ar)
     shape_b = shape[:-1] + (shape[-1] + burn,)
     white = rng.standard_normal(shape_b)
-    out = signal.lfilter([1.0], np.concatenate([[1.0], -ar]), white, axis=-1)[..., burn:]
+    out = colour(white, ar)[..., burn:]
     return out / np.std(out)
 
 

@@ -37,6 +37,7 @@ import math
 import attrs
 import numpy as np
 
+from occplugins.fitters._filters import colour, whiten
 from occplugins.fitters._noise import integrated_time
 
 P_FLOOR = 1e-12            # smaller probabilities are not resolved by any tail model here
@@ -402,13 +403,18 @@ def sd_of_mean(ar: np.ndarray, sigma: float, width: int) -> float:
     width = max(int(width), 1)
     if not len(ar) or width == 1:
         return sigma / math.sqrt(width)
-    from scipy.signal import lfilter
-    impulse = np.zeros(max(4 * width, 2000))
-    impulse[0] = 1.0
-    h = lfilter([1.0], np.concatenate([[1.0], -np.asarray(ar, float)]), impulse)
-    size = 1 << int(math.ceil(math.log2(2 * len(h))))
-    f = np.fft.rfft(h, size)
-    acov = np.fft.irfft(f * np.conj(f), size)[:width]
+    # the autocovariance is the inverse transform of the spectrum 1 / |A(f)|^2 (aliased at
+    # the transform's length, where a stationary AR's correlation has long died out)
+    size = 1 << int(math.ceil(math.log2(2 * max(4 * width, 2000))))
+    gain = np.abs(np.fft.rfft(np.concatenate([[1.0], -np.asarray(ar, float)]), size))
+    if not np.min(gain) > 1e-6:            # (near) a unit root: from the impulse response
+        impulse = np.zeros(size // 2)
+        impulse[0] = 1.0
+        f = np.fft.rfft(colour(impulse, ar), size)
+        spectrum = (f * np.conj(f)).real
+    else:
+        spectrum = 1.0 / gain ** 2
+    acov = np.fft.irfft(spectrum, size)[:width]
     lag = np.arange(1, width)
     factor = 1.0 + 2.0 * float(np.sum((1 - lag / width) * acov[1:] / acov[0]))
     return sigma * math.sqrt(max(factor, 1e-12) / width)
@@ -470,11 +476,10 @@ def recolour(e: np.ndarray, a: np.ndarray, cov: np.ndarray | None, burn: int,
     estimate from one curve, and a null built on its point value alone is too narrow
     exactly where it matters, for slow noise (the long-run gain 1 / (1 - sum a) is most
     uncertain when the correlation is strong). Non-stationary draws keep the fitted value."""
-    from scipy.signal import lfilter
     if not len(a):
         return e[:, burn:]
     if cov is None or not np.all(np.isfinite(cov)):
-        return lfilter([1.0], np.concatenate([[1.0], -a]), e, axis=1)[:, burn:]
+        return colour(e, a)[:, burn:]
     draws = rng.multivariate_normal(a, cov, size=len(e), check_valid="ignore")
     # stationary when every root of z^p - a1 z^(p-1) - ... - ap (the eigenvalues of the
     # companion matrix) lies inside the unit circle: all draws checked in one call
@@ -486,7 +491,7 @@ def recolour(e: np.ndarray, a: np.ndarray, cov: np.ndarray | None, burn: int,
     draws[unstable] = a
     out = np.empty_like(e)
     for j, coefficients in enumerate(draws):    # lfilter takes one filter per call
-        out[j] = lfilter([1.0], np.concatenate([[1.0], -coefficients]), e[j])
+        out[j] = colour(e[j], coefficients)
     return out[:, burn:]
 
 
@@ -501,13 +506,11 @@ def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Genera
     AR filter. The candidate's readings stay in (under the null hypothesis they are noise,
     and a lone low outlier is kept), but a real event enters only through the two large
     innovations at its edges: it does not reappear whole in the resampled curves."""
-    from scipy.signal import lfilter
     curve = np.asarray(curve, float)
     n = len(curve)
     a = ar_fit(clean, max_order)
-    denominator = np.concatenate([[1.0], -a])
     x = curve - np.median(curve)
-    innovations = lfilter(denominator, [1.0], x)
+    innovations = whiten(x, a)
     if candidate is not None and np.count_nonzero(candidate) >= 2 and \
             np.count_nonzero(~candidate) > 10:
         # the candidate's readings stay in the pool, but no deeper than the noise goes
@@ -521,7 +524,7 @@ def prewhitened_null(curve: np.ndarray, clean: np.ndarray, rng: np.random.Genera
     innovations = innovations - np.median(innovations)
     # the blocks follow the clean innovations: inside a real event the curve's innovations
     # are offset (by the drop times 1 - sum a), which is no correlation of the noise
-    block = block_length(lfilter(denominator, [1.0], np.asarray(clean, float))[len(a):])
+    block = block_length(whiten(np.asarray(clean, float), a)[len(a):])
     burn = 0 if not len(a) else int(min(20 * len(a) + 50, 5 * n))
     e = stationary_bootstrap(innovations, n + burn, trials, block, rng)
     cov = ar_covariance(np.asarray(clean, float), a) if RESAMPLE_AR else None
