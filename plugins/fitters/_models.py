@@ -256,7 +256,8 @@ class DiffractionModel:
         self.inside = optics_d.inside
 
     def intensity(self, d: float, r: float, where=slice(None)) -> np.ndarray:
-        """Mean intensity over the windows of the readings ``where`` (default: all)."""
+        """Mean intensity over the windows of the readings ``where`` (default: all; the
+        full bar always gives every reading)."""
         if self.full_bar:
             return self._full_bar(d, r)
         windows, lengths = self._windows[:, where], self._lengths[where]
