@@ -225,6 +225,24 @@ def test_no_event_and_false_positive_probability():
     assert tm.false_positive_probability(0.3, 20, 500, ar, rng) > 0.5
 
 
+@pytest.mark.parametrize("runs_off", ["end", "start"])
+@pytest.mark.parametrize("seed", range(3))
+def test_an_event_running_off_the_data_has_one_edge(runs_off, seed):
+    """The trend fitted around a false second edge must not win: a flat curve whose drop
+    runs to the end (or starts before the data) is one edge, not a dip ending inside."""
+    step_s = 29.95 + 0.3 * seed
+    lc, truth = square_well_lightcurve(
+        n_points=600, cadence_s=0.1, sigma=0.03, seed=seed, bottom=0.3,
+        immersion_s=step_s if runs_off == "end" else -10.0,
+        emersion_s=100.0 if runs_off == "end" else step_s)
+    r = square._fit(lc, options=square.SquareOptions(), context=StepContext())
+    assert r.outcome == "positive", r.reason
+    found, absent = ("immersion", "emersion") if runs_off == "end" else ("emersion", "immersion")
+    assert getattr(r, absent) is None
+    minus, plus = getattr(r, found).err3_s
+    assert -minus <= step_s - getattr(r, found).offset_s(lc.times.epoch) <= plus
+
+
 def test_detection_lists_runners_up():
     lc, truth = square_well_lightcurve(n_points=600, cadence_s=0.1, sigma=0.05, seed=4,
                                        immersion_s=20.0, emersion_s=25.0)

@@ -101,8 +101,41 @@ def phase_detect(t: np.ndarray, y: np.ndarray, mode: str, degree: int | None, ma
         found_mode, found = _choose_mode(y, mode)
         return tm.Detrended(trend=np.ones(len(y)), degree=0, mode=found_mode,
                             candidates=found, masked=np.zeros(len(y), bool), iterations=0)
-    return tm.detrend_and_detect(t, y, lambda v: _choose_mode(v, mode), degree=degree,
-                                 margin=margin)
+    found = tm.detrend_and_detect(t, y, lambda v: _choose_mode(v, mode), degree=degree,
+                                  margin=margin)
+    if mode == "auto" and found.mode == "both" and found.degree > 0 and found.candidates:
+        # a trend can bridge an event that runs off an end of the data: fitted to the
+        # readings before it and to the low readings after a false emersion, it falls with
+        # the step, and the dip seems to end inside. The single-edge readings compete, each
+        # with its own trend, on the likelihood of the raw readings; one wins only by a
+        # clear margin and with a tenth of the curve (at least 10 readings) at full light
+        n = len(y)
+        best = _raw_aicc(found) - MODE_AICC_MARGIN
+        for single in ("immersion", "emersion"):
+            alternative = tm.detrend_and_detect(
+                t, y, lambda v, m=single: (m, tm.detect_long(v, edges=m)), degree=degree,
+                margin=margin)
+            if not alternative.candidates:
+                continue
+            c = alternative.candidates[0]
+            outside = c.d_index if single == "immersion" else n - c.r_index
+            score = _raw_aicc(alternative)
+            if outside >= max(10, n // 10) and score < best:
+                found, best = alternative, score
+    return found
+
+
+MODE_AICC_MARGIN = 10.0     # a single edge must beat the two-edge reading by this much
+
+
+def _raw_aicc(detected: tm.Detrended) -> float:
+    """AICc of the readings under trend x two-level event: the detected score is the
+    log-likelihood of the detrended readings y / T, so the raw one is that less sum log T;
+    the trend's degree counts among the parameters."""
+    n = len(detected.trend)
+    log_likelihood = detected.candidates[0].score - float(np.sum(np.log(detected.trend)))
+    parameters = (6 if detected.mode == "both" else 5) + detected.degree
+    return tm._aicc(log_likelihood, parameters, n)
 
 
 def phase_baseline(t: np.ndarray, y: np.ndarray, best, mode: str, margin: int,
