@@ -94,6 +94,9 @@ def phase_readings(lc, integration_option: int = 0):
     return readings, integration
 
 
+MODE_AICC_MARGIN = 10.0     # a single edge must beat the two-edge reading by this much (AICc)
+
+
 def phase_detect(t: np.ndarray, y: np.ndarray, mode: str, degree: int | None, margin: int,
                  detrend: bool = True) -> tm.Detrended:
     """Detection on the detrended readings (trend fitted without the candidate event)."""
@@ -123,9 +126,6 @@ def phase_detect(t: np.ndarray, y: np.ndarray, mode: str, degree: int | None, ma
             if outside >= max(10, n // 10) and score < best:
                 found, best = alternative, score
     return found
-
-
-MODE_AICC_MARGIN = 10.0     # a single edge must beat the two-edge reading by this much
 
 
 def _raw_aicc(detected: tm.Detrended) -> float:
