@@ -30,7 +30,7 @@ from ._vti_decode import UNITS_PER_S, VTI_TYPES, assign_roles, parse_fields
 # - Tangra's per-camera delay table is program code that does not state which instant
 #   of which stamp its numbers correct, so it is not a citable table here.
 # Hence the table is empty: a named camera gets no delay from it, and the time source
-# refuses (InputError) rather than stamp times with a delay silently missing. Give the
+# refuses (Refused) rather than stamp times with a delay silently missing. Give the
 # measured ``camera_delay_s`` for the camera and integration mode used.
 CAMERA_DELAYS_S: dict[tuple[str, str], tuple[float, str, str]] = {}
 
