@@ -91,6 +91,15 @@ def test_multi_column_sora_file_reads_its_time_column(shared_fixtures, tmp_path,
     assert json.loads(capsys.readouterr().out)["outcome"] == "positive"
 
 
+def test_a_bad_time_cell_is_named_by_its_line(tmp_path):
+    path = tmp_path / "curve.dat"
+    rows = [f"{2457927.5 + k / 864000:.8f} 1.0" for k in range(20)]
+    rows[6] = "2457927.5000x 1.0"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"line 7: '2457927.5000x' in column 0 is not a time"):
+        read_lightcurve(path, reader="sora")
+
+
 def test_bad_tref_and_times_outside_erfa_are_input_errors(shared_fixtures, tmp_path, capsys):
     folder = shared_fixtures / "lightcurves" / "sora"
     assert main(["--no-plugins", "fit", str(folder / "lc_example_3.dat"), "--tref", "garbage"]) == 2

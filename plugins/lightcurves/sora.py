@@ -145,7 +145,10 @@ def _read(source, *, options, context):
         time_index = next((k for k, kind in enumerate(kinds) if kind in ("jd", "iso")),
                           0 if kinds[0] else None)
         if time_index is None:
-            raise InputError(f"{path}: no column holds times; give --time-column N")
+            # most often one bad cell in the first column: name it
+            bad = next(((n, r[0]) for n, r in rows[:50] if not _looks_like_time(r[0])), None)
+            where = f" (line {bad[0]}: {bad[1][:40]!r} in column 0 is not a time)" if bad else ""
+            raise InputError(f"{path}: no column holds times{where}; give --time-column N")
     flux_index = column_index(options.column, "flux")
     if flux_index is None:
         flux_index = next(k for k in range(width) if k != time_index)
